@@ -1,0 +1,155 @@
+//! Markdown: the one place that configures pulldown-cmark, finds the `#`/`##`
+//! headings that structure a knowledge-base file, and renders answers.
+
+use std::ops::Range;
+
+use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+/// Builds the parser every part of kefu uses, so that headings, attribute
+/// blocks and tables are understood the same way when splitting and rendering.
+pub fn new_cmark_parser(text: &str) -> Parser<'_> {
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES;
+    Parser::new_ext(text, options)
+}
+
+/// A `#` or `##` heading found in a file body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heading {
+    /// 1 for `#`, 2 for `##`.
+    pub level: u8,
+    /// Heading text with Markdown markup and the `{…}` attribute block removed.
+    pub text: String,
+    /// `#id` from the attribute block.
+    pub id: Option<String>,
+    /// `.class` names from the attribute block (`.internal`).
+    pub classes: Vec<String>,
+    /// Byte range of the whole heading (its line) in the body.
+    pub range: Range<usize>,
+}
+
+/// Finds the level-1 and level-2 headings of `body`, in order. Headings inside
+/// code blocks or quotes are not headings, as a Markdown reader would expect.
+pub fn headings(body: &str) -> Vec<Heading> {
+    let mut out = Vec::new();
+    let mut current: Option<Heading> = None;
+    let mut depth = 0usize;
+    for (event, range) in new_cmark_parser(body).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading {
+                level, id, classes, ..
+            }) if depth == 0 => {
+                let level = match level {
+                    HeadingLevel::H1 => 1,
+                    HeadingLevel::H2 => 2,
+                    _ => continue,
+                };
+                current = Some(Heading {
+                    level,
+                    text: String::new(),
+                    id: id.map(|s| s.to_string()),
+                    classes: classes.iter().map(|c| c.to_string()).collect(),
+                    range,
+                });
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some(mut heading) = current.take() {
+                    heading.text = heading
+                        .text
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    out.push(heading);
+                }
+            }
+            Event::Text(text) | Event::Code(text) => {
+                if let Some(heading) = current.as_mut() {
+                    heading.text.push_str(&text);
+                }
+            }
+            Event::Start(Tag::BlockQuote(_) | Tag::List(_) | Tag::FootnoteDefinition(_)) => {
+                depth += 1
+            }
+            Event::End(TagEnd::BlockQuote(_) | TagEnd::List(_) | TagEnd::FootnoteDefinition) => {
+                depth = depth.saturating_sub(1)
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Renders answer Markdown to HTML that is safe to put on a product page:
+/// copywriters may write raw HTML, but scripts, event handlers and
+/// `javascript:` links are removed by ammonia's allow-list.
+pub fn render_html(markdown: &str) -> String {
+    let mut html = String::with_capacity(markdown.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut html, new_cmark_parser(markdown));
+    ammonia::clean(&html)
+}
+
+/// The readable text of answer Markdown: markup removed, blocks separated by
+/// newlines, runs of spaces folded. Raw HTML tags are dropped.
+pub fn plain_text(markdown: &str) -> String {
+    let mut text = String::with_capacity(markdown.len());
+    for event in new_cmark_parser(markdown) {
+        match event {
+            Event::Text(t) | Event::Code(t) => text.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => text.push(' '),
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Heading(_)
+                | TagEnd::Item
+                | TagEnd::TableRow
+                | TagEnd::TableHead,
+            ) => text.push('\n'),
+            Event::End(TagEnd::TableCell) => text.push(' '),
+            _ => {}
+        }
+    }
+    text.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heading_attributes_are_parsed_and_stripped() {
+        let hs = headings("# 标题\n\n## 能开发票吗？ {#invoice .internal}\n答案\n");
+        assert_eq!(hs.len(), 2);
+        assert_eq!(hs[1].text, "能开发票吗？");
+        assert_eq!(hs[1].id.as_deref(), Some("invoice"));
+        assert_eq!(hs[1].classes, vec!["internal".to_string()]);
+    }
+
+    #[test]
+    fn headings_in_code_blocks_are_not_entries() {
+        let hs = headings("## 真的\n```\n## 假的\n```\n");
+        assert_eq!(hs.len(), 1);
+    }
+
+    #[test]
+    fn scripts_never_survive_rendering() {
+        let html = render_html(
+            "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>",
+        );
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(!html.contains("onerror"), "{html}");
+    }
+
+    #[test]
+    fn plain_text_drops_markup() {
+        assert_eq!(
+            plain_text("**顺丰**包邮\n\n- 圆通\n- 韵达"),
+            "顺丰包邮\n圆通\n韵达"
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! kefu: knowledge-base and FAQ search for Chinese e-commerce customer service.
+//!
+//! Data flows through one module per stage:
+//! - [`model`]: the types the stages share (`Entry`, `Hit`, `Confidence`), no I/O.
+//! - [`kb`]: reads the Markdown knowledge base (front matter, `##` entries,
+//!   相似问, `dict.txt`, `synonyms.txt`) and reports problems as `path:line`.
+//! - [`analysis`]: normalisation, jieba segmentation, filler removal, synonyms
+//!   and character n-grams, identical for indexed text and queries.
+//! - [`index`]: the tantivy schema, building a new index aside and swapping it
+//!   in atomically, and opening the current one.
+//! - [`search`]: a query → ranked hits (one per entry) with a confidence.
+//! - [`http`]: the axum routes that serve search and entries.
+#![forbid(unsafe_code)]
+
+pub mod analysis;
+pub mod http;
+pub mod index;
+pub mod kb;
+pub mod model;
+pub mod search;
