@@ -1,0 +1,219 @@
+//! Building a generation aside and swapping it in.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tantivy::{Index, TantivyDocument};
+
+use super::schema::{self, Fields, ANY};
+use super::{io_err, IndexError, Manifest, ANALYSIS, CURRENT, ENTRIES, FORMAT_VERSION, MANIFEST};
+use crate::analysis::tokenizer::pre_tokenized;
+use crate::analysis::{AnalysisConfig, Analyzer, Stream};
+use crate::kb::KnowledgeBase;
+use crate::model::Entry;
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    /// Name of the new generation, now current.
+    pub revision: String,
+    pub manifest: Manifest,
+}
+
+/// tantivy's indexing memory, split over its threads: enough that a
+/// 100k-entry knowledge base is written in a handful of segments.
+const WRITER_MEMORY: usize = 200_000_000;
+
+/// Builds an index of `kb` into a new generation under `index_dir` and makes
+/// it current. `progress(done, total)` is called as entries are indexed.
+pub fn build(
+    kb: &KnowledgeBase,
+    index_dir: &Path,
+    progress: &dyn Fn(usize, usize),
+) -> Result<BuildReport, IndexError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(index_dir).map_err(io_err(index_dir))?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let name = format!("gen-{now_ms:014}-{:08x}", rand_suffix());
+    let tmp = index_dir.join(format!(".tmp-{name}"));
+    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    let result = write_generation(kb, &tmp, progress, started, now_ms);
+    let manifest = match result {
+        Ok(manifest) => manifest,
+        Err(err) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(err);
+        }
+    };
+    let dir = index_dir.join(&name);
+    std::fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
+    let current_tmp = index_dir.join(format!(".{CURRENT}.{name}"));
+    std::fs::write(&current_tmp, format!("{name}\n")).map_err(io_err(&current_tmp))?;
+    std::fs::rename(&current_tmp, index_dir.join(CURRENT)).map_err(io_err(index_dir))?;
+    collect_garbage(index_dir, &name);
+    Ok(BuildReport {
+        revision: name,
+        manifest,
+    })
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+fn write_generation(
+    kb: &KnowledgeBase,
+    dir: &Path,
+    progress: &dyn Fn(usize, usize),
+    started: Instant,
+    now_ms: u64,
+) -> Result<Manifest, IndexError> {
+    let config = AnalysisConfig {
+        dict: kb.dict.clone(),
+        synonyms: kb.synonyms.clone(),
+    };
+    let analyzer = Arc::new(Analyzer::new(&config)?);
+    let index = Index::create_in_dir(dir, schema::build_schema())?;
+    schema::register_tokenizers(&index, &analyzer);
+    let fields = Fields::resolve(&index.schema())?;
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
+    let mut writer = index.writer_with_num_threads::<TantivyDocument>(threads, WRITER_MEMORY)?;
+    let total = kb.entries.len();
+    let mut phrasings = 0;
+    for (ord, entry) in kb.entries.iter().enumerate() {
+        for doc in entry_documents(&analyzer, &fields, ord as u64, entry) {
+            writer.add_document(doc)?;
+        }
+        phrasings += entry.phrasings().count();
+        if ord % 256 == 0 || ord + 1 == total {
+            progress(ord + 1, total);
+        }
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+
+    write_json(&dir.join(ENTRIES), &kb.entries)?;
+    write_json(&dir.join(ANALYSIS), &config)?;
+    let manifest = Manifest {
+        format: FORMAT_VERSION,
+        fingerprint: kb.fingerprint.clone(),
+        built_at_ms: now_ms,
+        entries: total,
+        phrasings,
+        build_ms: started.elapsed().as_millis() as u64,
+        kefu_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    // Written last: a generation without a manifest is incomplete.
+    write_json(&dir.join(MANIFEST), &manifest)?;
+    Ok(manifest)
+}
+
+/// The documents of one entry: one per phrasing, one for the body.
+fn entry_documents(
+    analyzer: &Analyzer,
+    fields: &Fields,
+    ord: u64,
+    entry: &Entry,
+) -> Vec<TantivyDocument> {
+    let filters = |doc: &mut TantivyDocument| {
+        doc.add_u64(fields.ord, ord);
+        if entry.products.is_empty() {
+            doc.add_text(fields.product, ANY);
+        }
+        for product in &entry.products {
+            doc.add_text(fields.product, product);
+        }
+        if entry.platforms.is_empty() {
+            doc.add_text(fields.platform, ANY);
+        }
+        for platform in &entry.platforms {
+            doc.add_text(fields.platform, platform.as_str());
+        }
+        doc.add_text(fields.audience, entry.audience.as_str());
+    };
+    let mut docs = Vec::new();
+    for (i, phrasing) in entry.phrasings().enumerate() {
+        let analysis = analyzer.analyze(phrasing);
+        let mut doc = TantivyDocument::default();
+        filters(&mut doc);
+        doc.add_u64(fields.phrasing, i as u64);
+        doc.add_pre_tokenized_text(
+            fields.q_words,
+            pre_tokenized(phrasing, &analysis, Stream::Words),
+        );
+        doc.add_pre_tokenized_text(
+            fields.q_bigrams,
+            pre_tokenized(phrasing, &analysis, Stream::Bigrams),
+        );
+        doc.add_pre_tokenized_text(
+            fields.q_chars,
+            pre_tokenized(phrasing, &analysis, Stream::Chars),
+        );
+        docs.push(doc);
+    }
+    let mut body = TantivyDocument::default();
+    filters(&mut body);
+    let title = format!("{} {}", entry.title, entry.tags.join(" "));
+    body.add_pre_tokenized_text(
+        fields.t_words,
+        pre_tokenized(&title, &analyzer.analyze(&title), Stream::Words),
+    );
+    let answer = &entry.answer_text;
+    body.add_pre_tokenized_text(
+        fields.a_words,
+        pre_tokenized(answer, &analyzer.analyze(answer), Stream::Words),
+    );
+    docs.push(body);
+    docs
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), IndexError> {
+    let file = std::fs::File::create(path).map_err(io_err(path))?;
+    let mut out = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut out, value).map_err(|err| IndexError::Io {
+        path: path.to_path_buf(),
+        source: err.into(),
+    })?;
+    out.flush().map_err(io_err(path))?;
+    out.get_ref().sync_all().map_err(io_err(path))
+}
+
+/// Removes generations older than the previous one, and build leftovers
+/// older than an hour (a build that old has died; a newer one may be running).
+fn collect_garbage(index_dir: &Path, current: &str) {
+    let Ok(read) = std::fs::read_dir(index_dir) else {
+        return;
+    };
+    let mut generations = Vec::new();
+    for item in read.flatten() {
+        let name = item.file_name().to_string_lossy().to_string();
+        if name.starts_with("gen-") && name.as_str() != current {
+            generations.push(name);
+        } else if name.starts_with(".tmp-") || name.starts_with(&format!(".{CURRENT}.")) {
+            let old = item
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+            if old {
+                let _ = std::fs::remove_dir_all(item.path())
+                    .or_else(|_| std::fs::remove_file(item.path()));
+            }
+        }
+    }
+    generations.sort();
+    // Keep the newest older generation: a process that opened it a moment
+    // ago keeps working, and it is the last good index to go back to.
+    generations.pop();
+    for name in generations {
+        let _ = std::fs::remove_dir_all(index_dir.join(name));
+    }
+}

@@ -1,0 +1,101 @@
+//! Confidence: does the top hit answer the question?
+//!
+//! BM25 scores are not comparable between queries (they grow with query
+//! length), so confidence is decided on normalised measurements instead:
+//! - **query coverage**: the share of the query's characters and bigrams,
+//!   weighted by rarity (IDF), that the best-matching phrasing contains;
+//! - **match coverage**: the share of that phrasing the query contains;
+//! - **margin**: how far the top hit's score is ahead of the second's.
+//!
+//! The thresholds were chosen with `scripts/calibrate.py` on the labelled
+//! buyer queries in `tests/queries/` and checked on the public dev sets
+//! (README, "Confidence"): `high` must be right at least 95% of the time,
+//! and an answerable question must almost never be called `none`.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use tantivy::schema::Field;
+use tantivy::{Searcher, Term};
+
+use crate::analysis::{Analysis, Stream};
+use crate::index::SearchIndex;
+use crate::model::Confidence;
+
+/// `high` needs at least this much of the matched phrasing in the query…
+pub const HIGH_MATCH_COVERAGE: f32 = 0.30;
+/// …at least this much of the query in the phrasing…
+pub const HIGH_QUERY_COVERAGE: f32 = 0.35;
+/// …and the top hit this far ahead of the next (relative score gap).
+pub const HIGH_MARGIN: f32 = 0.10;
+/// Below this match coverage the top hit shares nothing meaningful with
+/// the question: `none`.
+pub const NONE_MATCH_COVERAGE: f32 = 0.20;
+
+/// The measurements a confidence is decided on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// IDF-weighted share of the query found in the matched phrasing.
+    pub query_coverage: f32,
+    /// IDF-weighted share of the matched phrasing found in the query.
+    pub match_coverage: f32,
+    /// `(top score − second score) / top score`; 1 when there is one hit.
+    pub margin: f32,
+}
+
+impl Evidence {
+    pub fn confidence(&self) -> Confidence {
+        if self.match_coverage < NONE_MATCH_COVERAGE {
+            Confidence::None
+        } else if self.match_coverage >= HIGH_MATCH_COVERAGE
+            && self.query_coverage >= HIGH_QUERY_COVERAGE
+            && self.margin >= HIGH_MARGIN
+        {
+            Confidence::High
+        } else {
+            Confidence::Low
+        }
+    }
+}
+
+/// Measures how well `matched` (a phrasing of the top hit) covers the query.
+pub fn evidence(
+    index: &SearchIndex,
+    searcher: &Searcher,
+    query: &Analysis,
+    matched: &str,
+    margin: f32,
+) -> Evidence {
+    let phrasing = index.analyzer.analyze(matched);
+    let f = &index.fields;
+    let total_docs = searcher.num_docs().max(1) as f32;
+    let idf = |field: Field, term: &str| {
+        let df = searcher
+            .doc_freq(&Term::from_field_text(field, term))
+            .unwrap_or(0) as f32;
+        (1.0 + (total_docs - df + 0.5) / (df + 0.5)).ln()
+    };
+    let units = |a: &Analysis| -> HashSet<(Field, String)> {
+        let mut set = HashSet::new();
+        for (field, stream) in [(f.q_chars, Stream::Chars), (f.q_bigrams, Stream::Bigrams)] {
+            for t in a.stream(stream) {
+                set.insert((field, t.term.clone()));
+            }
+        }
+        set
+    };
+    let q = units(query);
+    let m = units(&phrasing);
+    let weight =
+        |set: &HashSet<(Field, String)>| set.iter().map(|(field, t)| idf(*field, t)).sum::<f32>();
+    let shared: HashSet<(Field, String)> = q.intersection(&m).cloned().collect();
+    let shared_w = weight(&shared);
+    let ratio = |w: f32| if w > 0.0 { shared_w / w } else { 0.0 };
+    let query_coverage = ratio(weight(&q));
+    let match_coverage = ratio(weight(&m));
+    Evidence {
+        query_coverage,
+        match_coverage,
+        margin,
+    }
+}
