@@ -1,0 +1,69 @@
+//! HTTP API (axum): `app(state)` builds every route, `run` serves them with
+//! graceful shutdown. One module per resource.
+//!
+//! Errors are JSON, `{"error": {"code", "message"}}`, with a stable code;
+//! bad input is always a 4xx and internal details never reach the client.
+
+mod entries;
+mod error;
+mod health;
+mod search;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::index::SharedIndex;
+pub use error::ApiError;
+pub use search::SearchResponse;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The index being served; swapped whole when a new one is built.
+    pub index: Arc<SharedIndex>,
+}
+
+impl AppState {
+    pub fn new(index: SharedIndex) -> Self {
+        AppState {
+            index: Arc::new(index),
+        }
+    }
+}
+
+/// The whole HTTP API. Tests call it through `tower::ServiceExt::oneshot`.
+pub fn app(state: AppState) -> Router {
+    // Spans name the route pattern, never the URL: query strings carry what
+    // buyers typed, which must not reach the logs.
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", |p| p.as_str());
+        tracing::info_span!("request", method = %request.method(), route)
+    });
+    Router::new()
+        .merge(search::routes())
+        .merge(entries::routes())
+        .merge(health::routes())
+        .fallback(error::not_found)
+        .layer(trace)
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,134 @@
+//! `GET /v1/search`: ranked answers to a buyer's question.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::model::{Confidence, Hit, Platform};
+use crate::search::{Evidence, SearchRequest, SearchResults};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/search", get(search))
+}
+
+/// Query parameters, all as text so that every mistake gets a precise message.
+#[derive(Debug, Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    limit: Option<String>,
+    product: Option<String>,
+    platform: Option<String>,
+    audience: Option<String>,
+    explain: Option<String>,
+}
+
+/// The body of a search answer; `kefu search --json` prints the same.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// Identifies this search in the query log and in feedback.
+    pub query_id: String,
+    pub confidence: Confidence,
+    pub took_ms: f64,
+    pub hits: Vec<Hit>,
+    /// How the confidence was decided; only with `explain=true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Evidence>,
+}
+
+impl SearchResponse {
+    pub fn new(results: SearchResults) -> Self {
+        SearchResponse {
+            query_id: uuid::Uuid::now_v7().to_string(),
+            confidence: results.confidence,
+            took_ms: (results.took.as_secs_f64() * 1e6).round() / 1e3,
+            hits: results.hits,
+            explain: None,
+        }
+    }
+}
+
+/// `audience=public` restricts to public entries; `internal`/absent does not.
+pub(super) fn parse_audience(value: Option<&str>) -> Result<bool, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") | Some("internal") | Some("all") => Ok(false),
+        Some("public") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "unknown_audience",
+            format!("unknown audience {other:?} (expected public or internal)"),
+        )),
+    }
+}
+
+fn parse_flag(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_parameters",
+            format!("{name} must be true or false, got {other:?}"),
+        )),
+    }
+}
+
+fn parse_limit(value: Option<&str>) -> Result<usize, ApiError> {
+    let Some(text) = value.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(10);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=crate::search::MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_limit",
+                format!(
+                    "limit must be a whole number from 1 to {}, got {text:?}",
+                    crate::search::MAX_LIMIT
+                ),
+            )
+        })
+}
+
+async fn search(
+    State(state): State<AppState>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request("invalid_parameters", e.body_text()))?;
+    let query = params.q.as_deref().unwrap_or("");
+    let platform = match params
+        .platform
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => Some(
+            p.parse::<Platform>()
+                .map_err(|e| ApiError::bad_request("unknown_platform", e.to_string()))?,
+        ),
+        None => None,
+    };
+    let request = SearchRequest {
+        query,
+        limit: parse_limit(params.limit.as_deref())?,
+        product: params
+            .product
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty()),
+        platform,
+        public_only: parse_audience(params.audience.as_deref())?,
+    };
+    let index = state.index.current();
+    let explain = parse_flag("explain", params.explain.as_deref())?;
+    let results = index.search(&request)?;
+    let evidence = results.evidence;
+    let mut response = SearchResponse::new(results);
+    if explain {
+        response.explain = evidence;
+    }
+    Ok(Json(response))
+}
