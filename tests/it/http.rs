@@ -1,0 +1,162 @@
+//! The HTTP API through `app(state)`, without a socket.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use kefu::http::{app, AppState};
+use kefu::index::SharedIndex;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::support::Fixture;
+
+async fn get(uri: &str) -> (StatusCode, Value) {
+    let fixture = Fixture::copy("shop");
+    let state = AppState::new(SharedIndex::new(fixture.build()));
+    let response = app(state)
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"));
+    (status, body)
+}
+
+fn q(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn search_returns_ranked_hits_with_confidence() {
+    let (status, body) = get(&format!("/v1/search?q={}&limit=3", q("能发顺丰吗"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["hits"][0]["id"], "ship-sf");
+    assert_eq!(body["confidence"], "high");
+    assert!(body["query_id"].as_str().is_some_and(|id| id.len() == 36));
+    assert!(body["took_ms"].as_f64().is_some());
+    assert!(body["hits"].as_array().unwrap().len() <= 3);
+    let hit = &body["hits"][0];
+    for key in [
+        "question",
+        "matched",
+        "title",
+        "kind",
+        "products",
+        "platforms",
+        "audience",
+        "score",
+        "snippet",
+        "answer_markdown",
+        "answer_html",
+    ] {
+        assert!(!hit[key].is_null(), "hit lacks {key}: {hit}");
+    }
+    assert_eq!(hit["source"]["path"], "faq/shipping.md");
+}
+
+#[tokio::test]
+async fn search_filters_by_platform_and_audience() {
+    let (_, body) = get(&format!("/v1/search?q={}&platform=jd", q("能开发票吗"))).await;
+    assert_eq!(body["hits"][0]["id"], "jd-invoice");
+    let (_, body) = get(&format!(
+        "/v1/search?q={}&audience=public&limit=100",
+        q("催付话术")
+    ))
+    .await;
+    assert!(
+        body["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["audience"] == "public"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn bad_search_input_is_a_400_with_a_stable_code() {
+    let long = q(&"退".repeat(2001));
+    for (uri, code) in [
+        ("/v1/search?q=".to_string(), "empty_query"),
+        ("/v1/search".to_string(), "empty_query"),
+        (format!("/v1/search?q={long}"), "query_too_long"),
+        (
+            format!("/v1/search?q={}&platform=tmal", q("发票")),
+            "unknown_platform",
+        ),
+        (
+            format!("/v1/search?q={}&limit=0", q("发票")),
+            "invalid_limit",
+        ),
+        (
+            format!("/v1/search?q={}&limit=abc", q("发票")),
+            "invalid_limit",
+        ),
+        (
+            format!("/v1/search?q={}&limit=1000", q("发票")),
+            "invalid_limit",
+        ),
+        (
+            format!("/v1/search?q={}&audience=everyone", q("发票")),
+            "unknown_audience",
+        ),
+        (
+            format!("/v1/search?q={}&limit=-1", q("发票")),
+            "invalid_limit",
+        ),
+        (
+            format!("/v1/search?q={}&explain=maybe", q("发票")),
+            "invalid_parameters",
+        ),
+    ] {
+        let (status, body) = get(&uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(body["error"]["code"], code, "{uri}: {body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn entries_are_served_by_id_and_internal_ones_hidden_from_public() {
+    let (status, body) = get("/v1/entries/ship-sf").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["question"], "能发顺丰吗？");
+    assert_eq!(body["similar"][0], "可以走顺丰吗");
+    let (status, _) = get("/v1/entries/script-remind").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = get("/v1/entries/script-remind?audience=public").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "entry_not_found");
+    let (status, missing) = get("/v1/entries/no-such-entry?audience=public").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["error"]["code"], missing["error"]["code"],
+        "an internal entry must look like a missing one"
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_are_json_404s() {
+    let (status, body) = get("/v2/nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn healthz_reports_what_is_served() {
+    let (status, body) = get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert!(body["entries"].as_u64().unwrap() >= 6);
+}

@@ -1,0 +1,9 @@
+//! kefu's integration tests: one binary, one module per pipeline stage.
+
+mod analysis;
+mod cli;
+mod http;
+mod kb;
+mod ranking;
+mod search;
+mod support;

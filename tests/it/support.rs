@@ -1,0 +1,76 @@
+//! Fixture knowledge bases copied into temp dirs, built and opened.
+
+use std::path::{Path, PathBuf};
+
+use kefu::index::{self, SearchIndex};
+use tempfile::TempDir;
+
+/// A knowledge base and index in a temp dir, removed when dropped.
+pub struct Fixture {
+    pub dir: TempDir,
+}
+
+impl Fixture {
+    /// Copies `tests/fixtures/<name>` (or the repo's `kb/` for `"kb"`) into a temp dir.
+    pub fn copy(name: &str) -> Fixture {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let source = if name == "kb" {
+            root.join("kb")
+        } else {
+            root.join("tests/fixtures").join(name)
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(&source, &dir.path().join("kb"));
+        Fixture { dir }
+    }
+
+    /// An empty knowledge base to write files into.
+    pub fn empty() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("kb")).expect("kb dir");
+        Fixture { dir }
+    }
+
+    pub fn kb(&self) -> PathBuf {
+        self.dir.path().join("kb")
+    }
+
+    pub fn index(&self) -> PathBuf {
+        self.dir.path().join("index")
+    }
+
+    /// Writes a knowledge-base file (relative to `kb/`), creating folders.
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.kb().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    /// Builds the index and opens it.
+    pub fn build(&self) -> SearchIndex {
+        let kb = kefu::kb::load(&self.kb()).unwrap_or_else(|e| panic!("{e}"));
+        index::build(&kb, &self.index(), &|_, _| {}).expect("build");
+        SearchIndex::open(&self.index()).expect("open")
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for item in std::fs::read_dir(from).expect("read fixture") {
+        let item = item.expect("entry");
+        let target = to.join(item.file_name());
+        if item.path().is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), target).expect("copy");
+        }
+    }
+}
+
+/// Ids of the hits of a search with default options.
+pub fn top_ids(index: &SearchIndex, query: &str) -> Vec<String> {
+    let results = index
+        .search(&kefu::search::SearchRequest::new(query))
+        .expect("search");
+    results.hits.into_iter().map(|h| h.id).collect()
+}
