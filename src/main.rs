@@ -80,8 +80,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEFU_LOG")
-                .unwrap_or_else(|_| "info,tantivy=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("KEFU_LOG").unwrap_or_else(|_| "info,tantivy=warn".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -99,36 +98,19 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let command = cli.command.unwrap_or_else(|| {
-        Command::Serve(ServeArgs {
-            kb: "kb".into(),
-            index: "index".into(),
-            data: "data".into(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 7700)),
-        })
-    });
+    // `kefu` alone is `kefu serve`, with the same environment and defaults.
+    let command = match cli.command {
+        Some(command) => command,
+        None => Cli::parse_from(["kefu", "serve"]).command.context("serve is a subcommand")?,
+    };
     match command {
         Command::Index { kb, index } => build_index(&kb, &index),
         Command::Serve(args) => serve(args),
-        Command::Search {
-            query,
-            product,
-            platform,
-            public,
-            limit,
-            json,
-            kb,
-            index,
-        } => {
+        Command::Search { query, product, platform, public, limit, json, kb, index } => {
             ensure_index(&kb, &index, false)?;
             let searcher = SearchIndex::open(&index)?;
-            let request = SearchRequest {
-                query: &query,
-                limit,
-                product: product.as_deref(),
-                platform,
-                public_only: public,
-            };
+            let request =
+                SearchRequest { query: &query, limit, product: product.as_deref(), platform, public_only: public };
             let response = SearchResponse::new(searcher.search(&request)?);
             if json {
                 println!("{}", serde_json::to_string_pretty(&response)?);
@@ -170,11 +152,7 @@ fn build_index(kb: &Path, index_dir: &Path) -> Result<()> {
 /// Builds the index when missing or stale. An invalid knowledge base keeps
 /// the last good index serving, with the errors logged.
 fn ensure_index(kb: &Path, index_dir: &Path, show_progress: bool) -> Result<()> {
-    let bar = if show_progress {
-        progress_bar()
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = if show_progress { progress_bar() } else { ProgressBar::hidden() };
     let outcome = index::refresh(kb, index_dir, &|done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -204,15 +182,12 @@ fn serve(args: ServeArgs) -> Result<()> {
             args.addr
         );
     }
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("cannot create {}", args.data.display()))?;
+    std::fs::create_dir_all(&args.data).with_context(|| format!("cannot create {}", args.data.display()))?;
     ensure_index(&args.kb, &args.index, true)?;
     let index = SearchIndex::open(&args.index)?;
     tracing::info!(entries = index.entries().len(), revision = %index.revision, "index opened");
     let state = AppState::new(SharedIndex::new(index));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
@@ -247,20 +222,9 @@ async fn shutdown_signal() {
 
 fn print_hits(response: &SearchResponse) {
     let bold = std::io::stdout().is_terminal();
-    println!(
-        "confidence: {}  ({} hits, {} ms)",
-        response.confidence.as_str(),
-        response.hits.len(),
-        response.took_ms
-    );
+    println!("confidence: {}  ({} hits, {} ms)", response.confidence.as_str(), response.hits.len(), response.took_ms);
     for (i, hit) in response.hits.iter().enumerate() {
-        println!(
-            "\n{}. {}  [{}]  score {:.2}",
-            i + 1,
-            hit.question,
-            hit.id,
-            hit.score
-        );
+        println!("\n{}. {}  [{}]  score {:.2}", i + 1, hit.question, hit.id, hit.score);
         if hit.matched != hit.question {
             println!("   matched: {}", hit.matched);
         }

@@ -40,12 +40,7 @@ pub enum Platform {
 }
 
 impl Platform {
-    pub const ALL: [Platform; 4] = [
-        Platform::Taobao,
-        Platform::Tmall,
-        Platform::Jd,
-        Platform::Pdd,
-    ];
+    pub const ALL: [Platform; 4] = [Platform::Taobao, Platform::Tmall, Platform::Jd, Platform::Pdd];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -116,12 +116,7 @@ impl Analyzer {
                 }
             }
         }
-        Ok(Analyzer {
-            jieba,
-            simplifier,
-            synonyms,
-            filler: stopwords::FILLER.iter().copied().collect(),
-        })
+        Ok(Analyzer { jieba, simplifier, synonyms, filler: stopwords::FILLER.iter().copied().collect() })
     }
 
     /// Normalises text the way every indexed and searched text is.
@@ -144,11 +139,7 @@ impl Analyzer {
             let canonical = self.synonyms.get(word).map_or(word, String::as_str);
             self.push_words(canonical, start, end, &mut out.words);
             if canonical.chars().all(|c| c.is_ascii_alphanumeric()) {
-                run.push(Unit {
-                    text: canonical.to_string(),
-                    start,
-                    end,
-                });
+                run.push(Unit { text: canonical.to_string(), start, end });
             } else {
                 let replaced = canonical != word;
                 for (i, c) in canonical.char_indices() {
@@ -157,16 +148,9 @@ impl Analyzer {
                     let (s, e) = if replaced {
                         (start, end)
                     } else {
-                        norm.original_range(
-                            token.byte_start + i,
-                            token.byte_start + i + c.len_utf8(),
-                        )
+                        norm.original_range(token.byte_start + i, token.byte_start + i + c.len_utf8())
                     };
-                    run.push(Unit {
-                        text: c.to_string(),
-                        start: s,
-                        end: e,
-                    });
+                    run.push(Unit { text: c.to_string(), start: s, end: e });
                 }
             }
         }
@@ -185,36 +169,20 @@ impl Analyzer {
                 for i in 0..=n - len {
                     let sub = &word[byte_at(i)..byte_at(i + len)];
                     if self.jieba.has_word(sub) && !self.filler.contains(sub) {
-                        words.push(Token {
-                            term: sub.to_string(),
-                            start,
-                            end,
-                        });
+                        words.push(Token { term: sub.to_string(), start, end });
                     }
                 }
             }
         }
-        words.push(Token {
-            term: word.to_string(),
-            start,
-            end,
-        });
+        words.push(Token { term: word.to_string(), start, end });
     }
 }
 
 fn flush_run(run: &mut Vec<Unit>, out: &mut Analysis) {
     for (i, unit) in run.iter().enumerate() {
-        out.chars.push(Token {
-            term: unit.text.clone(),
-            start: unit.start,
-            end: unit.end,
-        });
+        out.chars.push(Token { term: unit.text.clone(), start: unit.start, end: unit.end });
         if let Some(next) = run.get(i + 1) {
-            out.bigrams.push(Token {
-                term: format!("{}{}", unit.text, next.text),
-                start: unit.start,
-                end: next.end,
-            });
+            out.bigrams.push(Token { term: format!("{}{}", unit.text, next.text), start: unit.start, end: next.end });
         }
     }
     run.clear();
@@ -230,16 +198,8 @@ mod tests {
 
     fn analyzer() -> Analyzer {
         let config = AnalysisConfig {
-            dict: vec![DictWord {
-                word: "运费险".into(),
-                freq: Some(2000),
-                tag: None,
-            }],
-            synonyms: vec![SynonymGroup(vec![
-                "顺丰".into(),
-                "SF".into(),
-                "顺丰快递".into(),
-            ])],
+            dict: vec![DictWord { word: "运费险".into(), freq: Some(2000), tag: None }],
+            synonyms: vec![SynonymGroup(vec!["顺丰".into(), "SF".into(), "顺丰快递".into()])],
         };
         Analyzer::new(&config).unwrap()
     }

@@ -37,15 +37,8 @@ impl Normalized {
         if self.origins.is_empty() || start >= end {
             return (0, 0);
         }
-        let first = self
-            .starts
-            .partition_point(|&s| s < start)
-            .min(self.origins.len() - 1);
-        let last = self
-            .starts
-            .partition_point(|&s| s < end)
-            .saturating_sub(1)
-            .max(first);
+        let first = self.starts.partition_point(|&s| s < start).min(self.origins.len() - 1);
+        let last = self.starts.partition_point(|&s| s < end).saturating_sub(1).max(first);
         (self.origins[first].0, self.origins[last].1)
     }
 }
@@ -73,28 +66,17 @@ pub fn normalize(simplifier: &Simplifier, text: &str) -> Normalized {
             }
         }
     }
-    let mut text_out = if folded.is_ascii() {
-        folded.clone()
-    } else {
-        simplifier.convert(&folded)
-    };
+    let mut text_out = if folded.is_ascii() { folded.clone() } else { simplifier.convert(&folded) };
     if text_out.chars().count() != origins.len() {
         // A phrase conversion changed the length: fall back to character by
         // character, which keeps the map exact.
-        text_out = folded
-            .chars()
-            .map(|c| simplifier.convert(c.encode_utf8(&mut [0; 4])))
-            .collect();
+        text_out = folded.chars().map(|c| simplifier.convert(c.encode_utf8(&mut [0; 4]))).collect();
         if text_out.chars().count() != origins.len() {
             text_out = folded;
         }
     }
     let starts = text_out.char_indices().map(|(i, _)| i).collect();
-    Normalized {
-        text: text_out,
-        starts,
-        origins,
-    }
+    Normalized { text: text_out, starts, origins }
 }
 
 #[cfg(test)]

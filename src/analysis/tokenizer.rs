@@ -46,10 +46,7 @@ impl Tokenizer for StreamTokenizer {
     type TokenStream<'a> = VecTokenStream;
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
         let analysis = self.analyzer.analyze(text);
-        VecTokenStream {
-            tokens: tantivy_tokens(&analysis, self.stream),
-            next: 0,
-        }
+        VecTokenStream { tokens: tantivy_tokens(&analysis, self.stream), next: 0 }
     }
 }
 
@@ -71,8 +68,5 @@ pub fn tantivy_tokens(analysis: &Analysis, stream: Stream) -> Vec<TantivyToken> 
 
 /// Pre-tokenized field value for one stream of an analysis of `text`.
 pub fn pre_tokenized(text: &str, analysis: &Analysis, stream: Stream) -> PreTokenizedString {
-    PreTokenizedString {
-        text: text.to_string(),
-        tokens: tantivy_tokens(analysis, stream),
-    }
+    PreTokenizedString { text: text.to_string(), tokens: tantivy_tokens(analysis, stream) }
 }

@@ -21,22 +21,17 @@ struct EntryParams {
 
 async fn get_entry(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
     params: Result<Query<EntryParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Entry>, ApiError> {
-    let Query(params) =
-        params.map_err(|e| ApiError::bad_request("invalid_parameters", e.body_text()))?;
+    let Path(id) = id.map_err(|e| ApiError::bad_request("invalid_parameters", e.body_text()))?;
+    let Query(params) = params.map_err(|e| ApiError::bad_request("invalid_parameters", e.body_text()))?;
     let public_only = parse_audience(params.audience.as_deref())?;
     let index = state.index.current();
     match index.entry(&id) {
         // A public caller gets the same answer for an internal entry as for
         // a missing one, so internal ids cannot be probed.
-        Some(entry) if !(public_only && entry.audience == Audience::Internal) => {
-            Ok(Json(entry.clone()))
-        }
-        _ => Err(ApiError::not_found(
-            "entry_not_found",
-            format!("no entry with id `{id}`"),
-        )),
+        Some(entry) if !(public_only && entry.audience == Audience::Internal) => Ok(Json(entry.clone())),
+        _ => Err(ApiError::not_found("entry_not_found", format!("no entry with id `{id}`"))),
     }
 }

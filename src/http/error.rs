@@ -18,19 +18,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code,
-            message: message.into(),
-        }
+        ApiError { status: StatusCode::BAD_REQUEST, code, message: message.into() }
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            code,
-            message: message.into(),
-        }
+        ApiError { status: StatusCode::NOT_FOUND, code, message: message.into() }
     }
 
     /// A server-side failure: logged in full, reported to the client without detail.
@@ -54,12 +46,8 @@ impl IntoResponse for ApiError {
 impl From<SearchError> for ApiError {
     fn from(err: SearchError) -> Self {
         match err {
-            SearchError::EmptyQuery => {
-                ApiError::bad_request("empty_query", "parameter `q` is empty")
-            }
-            SearchError::QueryTooLong(_) => {
-                ApiError::bad_request("query_too_long", err.to_string())
-            }
+            SearchError::EmptyQuery => ApiError::bad_request("empty_query", "parameter `q` is empty"),
+            SearchError::QueryTooLong(_) => ApiError::bad_request("query_too_long", err.to_string()),
             SearchError::BadLimit => ApiError::bad_request("invalid_limit", err.to_string()),
             SearchError::Index(ref inner) => ApiError::internal(inner),
         }
@@ -69,4 +57,13 @@ impl From<SearchError> for ApiError {
 /// Answer for paths that match no route.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such route")
+}
+
+/// Answer for a known route called with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: "this route does not take that method".into(),
+    }
 }

@@ -30,9 +30,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(index: SharedIndex) -> Self {
-        AppState {
-            index: Arc::new(index),
-        }
+        AppState { index: Arc::new(index) }
     }
 }
 
@@ -41,10 +39,7 @@ pub fn app(state: AppState) -> Router {
     // Spans name the route pattern, never the URL: query strings carry what
     // buyers typed, which must not reach the logs.
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or("unmatched", |p| p.as_str());
+        let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
         tracing::info_span!("request", method = %request.method(), route)
     });
     Router::new()
@@ -52,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         .merge(entries::routes())
         .merge(health::routes())
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(trace)
         .with_state(state)
 }
@@ -63,7 +59,5 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }

@@ -67,10 +67,9 @@ fn parse_flag(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
     match value.map(str::trim) {
         None | Some("") | Some("false") | Some("0") => Ok(false),
         Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(
-            "invalid_parameters",
-            format!("{name} must be true or false, got {other:?}"),
-        )),
+        Some(other) => {
+            Err(ApiError::bad_request("invalid_parameters", format!("{name} must be true or false, got {other:?}")))
+        }
     }
 }
 
@@ -78,47 +77,28 @@ fn parse_limit(value: Option<&str>) -> Result<usize, ApiError> {
     let Some(text) = value.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(10);
     };
-    text.parse::<usize>()
-        .ok()
-        .filter(|n| (1..=crate::search::MAX_LIMIT).contains(n))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_limit",
-                format!(
-                    "limit must be a whole number from 1 to {}, got {text:?}",
-                    crate::search::MAX_LIMIT
-                ),
-            )
-        })
+    text.parse::<usize>().ok().filter(|n| (1..=crate::search::MAX_LIMIT).contains(n)).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be a whole number from 1 to {}, got {text:?}", crate::search::MAX_LIMIT),
+        )
+    })
 }
 
 async fn search(
     State(state): State<AppState>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    let Query(params) =
-        params.map_err(|e| ApiError::bad_request("invalid_parameters", e.body_text()))?;
+    let Query(params) = params.map_err(|e| ApiError::bad_request("invalid_parameters", e.body_text()))?;
     let query = params.q.as_deref().unwrap_or("");
-    let platform = match params
-        .platform
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        Some(p) => Some(
-            p.parse::<Platform>()
-                .map_err(|e| ApiError::bad_request("unknown_platform", e.to_string()))?,
-        ),
+    let platform = match params.platform.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Some(p.parse::<Platform>().map_err(|e| ApiError::bad_request("unknown_platform", e.to_string()))?),
         None => None,
     };
     let request = SearchRequest {
         query,
         limit: parse_limit(params.limit.as_deref())?,
-        product: params
-            .product
-            .as_deref()
-            .map(str::trim)
-            .filter(|p| !p.is_empty()),
+        product: params.product.as_deref().map(str::trim).filter(|p| !p.is_empty()),
         platform,
         public_only: parse_audience(params.audience.as_deref())?,
     };

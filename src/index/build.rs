@@ -28,16 +28,10 @@ const WRITER_MEMORY: usize = 200_000_000;
 
 /// Builds an index of `kb` into a new generation under `index_dir` and makes
 /// it current. `progress(done, total)` is called as entries are indexed.
-pub fn build(
-    kb: &KnowledgeBase,
-    index_dir: &Path,
-    progress: &dyn Fn(usize, usize),
-) -> Result<BuildReport, IndexError> {
+pub fn build(kb: &KnowledgeBase, index_dir: &Path, progress: &dyn Fn(usize, usize)) -> Result<BuildReport, IndexError> {
     let started = Instant::now();
     std::fs::create_dir_all(index_dir).map_err(io_err(index_dir))?;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let name = format!("gen-{now_ms:014}-{:08x}", rand_suffix());
     let tmp = index_dir.join(format!(".tmp-{name}"));
     std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
@@ -49,22 +43,31 @@ pub fn build(
             return Err(err);
         }
     };
+    // Swap and clean up under a lock so that concurrent builds (a `kefu
+    // index` while `kefu serve` rebuilds) never delete each other's current.
+    let lock_path = index_dir.join(".lock");
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_err(&lock_path))?;
+    lock.lock().map_err(io_err(&lock_path))?;
     let dir = index_dir.join(&name);
     std::fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
     let current_tmp = index_dir.join(format!(".{CURRENT}.{name}"));
-    std::fs::write(&current_tmp, format!("{name}\n")).map_err(io_err(&current_tmp))?;
+    let mut file = std::fs::File::create(&current_tmp).map_err(io_err(&current_tmp))?;
+    file.write_all(format!("{name}\n").as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&current_tmp))?;
     std::fs::rename(&current_tmp, index_dir.join(CURRENT)).map_err(io_err(index_dir))?;
-    collect_garbage(index_dir, &name);
-    Ok(BuildReport {
-        revision: name,
-        manifest,
-    })
+    // Make the rename durable before older generations go.
+    std::fs::File::open(index_dir).and_then(|d| d.sync_all()).map_err(io_err(index_dir))?;
+    collect_garbage(index_dir);
+    drop(lock);
+    Ok(BuildReport { revision: name, manifest })
 }
 
 fn rand_suffix() -> u32 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     nanos ^ std::process::id().rotate_left(16)
 }
 
@@ -75,17 +78,12 @@ fn write_generation(
     started: Instant,
     now_ms: u64,
 ) -> Result<Manifest, IndexError> {
-    let config = AnalysisConfig {
-        dict: kb.dict.clone(),
-        synonyms: kb.synonyms.clone(),
-    };
+    let config = AnalysisConfig { dict: kb.dict.clone(), synonyms: kb.synonyms.clone() };
     let analyzer = Arc::new(Analyzer::new(&config)?);
     let index = Index::create_in_dir(dir, schema::build_schema())?;
     schema::register_tokenizers(&index, &analyzer);
     let fields = Fields::resolve(&index.schema())?;
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 4);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
     let mut writer = index.writer_with_num_threads::<TantivyDocument>(threads, WRITER_MEMORY)?;
     let total = kb.entries.len();
     let mut phrasings = 0;
@@ -118,12 +116,7 @@ fn write_generation(
 }
 
 /// The documents of one entry: one per phrasing, one for the body.
-fn entry_documents(
-    analyzer: &Analyzer,
-    fields: &Fields,
-    ord: u64,
-    entry: &Entry,
-) -> Vec<TantivyDocument> {
+fn entry_documents(analyzer: &Analyzer, fields: &Fields, ord: u64, entry: &Entry) -> Vec<TantivyDocument> {
     let filters = |doc: &mut TantivyDocument| {
         doc.add_u64(fields.ord, ord);
         if entry.products.is_empty() {
@@ -146,32 +139,17 @@ fn entry_documents(
         let mut doc = TantivyDocument::default();
         filters(&mut doc);
         doc.add_u64(fields.phrasing, i as u64);
-        doc.add_pre_tokenized_text(
-            fields.q_words,
-            pre_tokenized(phrasing, &analysis, Stream::Words),
-        );
-        doc.add_pre_tokenized_text(
-            fields.q_bigrams,
-            pre_tokenized(phrasing, &analysis, Stream::Bigrams),
-        );
-        doc.add_pre_tokenized_text(
-            fields.q_chars,
-            pre_tokenized(phrasing, &analysis, Stream::Chars),
-        );
+        doc.add_pre_tokenized_text(fields.q_words, pre_tokenized(phrasing, &analysis, Stream::Words));
+        doc.add_pre_tokenized_text(fields.q_bigrams, pre_tokenized(phrasing, &analysis, Stream::Bigrams));
+        doc.add_pre_tokenized_text(fields.q_chars, pre_tokenized(phrasing, &analysis, Stream::Chars));
         docs.push(doc);
     }
     let mut body = TantivyDocument::default();
     filters(&mut body);
     let title = format!("{} {}", entry.title, entry.tags.join(" "));
-    body.add_pre_tokenized_text(
-        fields.t_words,
-        pre_tokenized(&title, &analyzer.analyze(&title), Stream::Words),
-    );
+    body.add_pre_tokenized_text(fields.t_words, pre_tokenized(&title, &analyzer.analyze(&title), Stream::Words));
     let answer = &entry.answer_text;
-    body.add_pre_tokenized_text(
-        fields.a_words,
-        pre_tokenized(answer, &analyzer.analyze(answer), Stream::Words),
-    );
+    body.add_pre_tokenized_text(fields.a_words, pre_tokenized(answer, &analyzer.analyze(answer), Stream::Words));
     docs.push(body);
     docs
 }
@@ -179,24 +157,22 @@ fn entry_documents(
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), IndexError> {
     let file = std::fs::File::create(path).map_err(io_err(path))?;
     let mut out = std::io::BufWriter::new(file);
-    serde_json::to_writer(&mut out, value).map_err(|err| IndexError::Io {
-        path: path.to_path_buf(),
-        source: err.into(),
-    })?;
+    serde_json::to_writer(&mut out, value)
+        .map_err(|err| IndexError::Io { path: path.to_path_buf(), source: err.into() })?;
     out.flush().map_err(io_err(path))?;
     out.get_ref().sync_all().map_err(io_err(path))
 }
 
 /// Removes generations older than the previous one, and build leftovers
 /// older than an hour (a build that old has died; a newer one may be running).
-fn collect_garbage(index_dir: &Path, current: &str) {
-    let Ok(read) = std::fs::read_dir(index_dir) else {
-        return;
-    };
+fn collect_garbage(index_dir: &Path) {
+    let Ok(current) = std::fs::read_to_string(index_dir.join(CURRENT)) else { return };
+    let current = current.trim();
+    let Ok(read) = std::fs::read_dir(index_dir) else { return };
     let mut generations = Vec::new();
     for item in read.flatten() {
         let name = item.file_name().to_string_lossy().to_string();
-        if name.starts_with("gen-") && name.as_str() != current {
+        if name.starts_with("gen-") && name != current {
             generations.push(name);
         } else if name.starts_with(".tmp-") || name.starts_with(&format!(".{CURRENT}.")) {
             let old = item
@@ -204,8 +180,7 @@ fn collect_garbage(index_dir: &Path, current: &str) {
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
             if old {
-                let _ = std::fs::remove_dir_all(item.path())
-                    .or_else(|_| std::fs::remove_file(item.path()));
+                let _ = std::fs::remove_dir_all(item.path()).or_else(|_| std::fs::remove_file(item.path()));
             }
         }
     }

@@ -61,10 +61,7 @@ pub enum IndexError {
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
-    move |source| IndexError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| IndexError::Io { path: path.to_path_buf(), source }
 }
 
 /// What a generation was built from: enough to tell whether it is stale.
@@ -106,16 +103,10 @@ impl SearchIndex {
             Err(err) => return Err(io_err(&current)(err)),
         };
         let dir = index_dir.join(&name);
-        let unusable = |reason: String| IndexError::Unusable {
-            path: dir.clone(),
-            reason,
-        };
+        let unusable = |reason: String| IndexError::Unusable { path: dir.clone(), reason };
         let manifest: Manifest = read_json(&dir.join(MANIFEST))?;
         if manifest.format != FORMAT_VERSION {
-            return Err(unusable(format!(
-                "format {} (this kefu reads {FORMAT_VERSION})",
-                manifest.format
-            )));
+            return Err(unusable(format!("format {} (this kefu reads {FORMAT_VERSION})", manifest.format)));
         }
         let config: AnalysisConfig = read_json(&dir.join(ANALYSIS))?;
         let entries: Vec<Entry> = read_json(&dir.join(ENTRIES))?;
@@ -123,24 +114,9 @@ impl SearchIndex {
         let index = Index::open_in_dir(&dir)?;
         schema::register_tokenizers(&index, &analyzer);
         let fields = Fields::resolve(&index.schema())?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        let by_id = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.id.clone(), i))
-            .collect();
-        Ok(SearchIndex {
-            reader,
-            fields,
-            analyzer,
-            entries,
-            by_id,
-            manifest,
-            revision: name,
-        })
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let by_id = entries.iter().enumerate().map(|(i, e)| (e.id.clone(), i)).collect();
+        Ok(SearchIndex { reader, fields, analyzer, entries, by_id, manifest, revision: name })
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -168,10 +144,8 @@ pub fn current_manifest(index_dir: &Path) -> Option<Manifest> {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, IndexError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
-    serde_json::from_slice(&bytes).map_err(|err| IndexError::Unusable {
-        path: path.to_path_buf(),
-        reason: err.to_string(),
-    })
+    serde_json::from_slice(&bytes)
+        .map_err(|err| IndexError::Unusable { path: path.to_path_buf(), reason: err.to_string() })
 }
 
 /// The index being served, replaceable while searches run: a search takes
@@ -213,14 +187,12 @@ pub enum Refresh {
 /// Makes sure `index_dir` serves `kb_dir`: builds when there is no index or
 /// the knowledge base changed. An invalid knowledge base never replaces a
 /// working index; it is an error only when there is nothing to fall back on.
-pub fn refresh(
-    kb_dir: &Path,
-    index_dir: &Path,
-    progress: &dyn Fn(usize, usize),
-) -> Result<Refresh, IndexError> {
+pub fn refresh(kb_dir: &Path, index_dir: &Path, progress: &dyn Fn(usize, usize)) -> Result<Refresh, IndexError> {
     let current = current_manifest(index_dir).filter(|m| m.format == FORMAT_VERSION);
     if let Some(manifest) = &current {
-        if kb::fingerprint(kb_dir).is_ok_and(|f| f == manifest.fingerprint) {
+        // Another kefu version may analyse text differently: rebuild.
+        let same_kefu = manifest.kefu_version == env!("CARGO_PKG_VERSION");
+        if same_kefu && kb::fingerprint(kb_dir).is_ok_and(|f| f == manifest.fingerprint) {
             return Ok(Refresh::UpToDate);
         }
     }

@@ -7,9 +7,7 @@
 
 use std::sync::Arc;
 
-use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STRING,
-};
+use tantivy::schema::{Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, STRING};
 use tantivy::Index;
 
 use crate::analysis::tokenizer::StreamTokenizer;
@@ -43,9 +41,7 @@ pub struct Fields {
 
 fn text_field(schema: &mut tantivy::schema::SchemaBuilder, name: &str, tokenizer: &str) -> Field {
     // Frequencies matter for BM25; positions do not (no phrase queries).
-    let indexing = TextFieldIndexing::default()
-        .set_tokenizer(tokenizer)
-        .set_index_option(IndexRecordOption::WithFreqs);
+    let indexing = TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(IndexRecordOption::WithFreqs);
     schema.add_text_field(name, TextOptions::default().set_indexing_options(indexing))
 }
 
@@ -90,9 +86,6 @@ impl Fields {
 pub fn register_tokenizers(index: &Index, analyzer: &Arc<Analyzer>) {
     let manager = index.tokenizers();
     manager.register(WORDS, StreamTokenizer::new(analyzer.clone(), Stream::Words));
-    manager.register(
-        BIGRAMS,
-        StreamTokenizer::new(analyzer.clone(), Stream::Bigrams),
-    );
+    manager.register(BIGRAMS, StreamTokenizer::new(analyzer.clone(), Stream::Bigrams));
     manager.register(CHARS, StreamTokenizer::new(analyzer.clone(), Stream::Chars));
 }

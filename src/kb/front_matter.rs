@@ -108,20 +108,21 @@ fn is_fence(line: &str, fence: &str) -> bool {
 /// Cuts `text` (BOM already removed) into front matter and body. Front matter
 /// exists only when the very first line is `---`.
 pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
-    let first_end = text.find('\n').map_or(text.len(), |i| i + 1);
-    if !is_fence(&text[..first_end], "---") {
-        return Ok(Split {
-            yaml: None,
-            body: text,
-            body_offset: 0,
-        });
+    // Blank lines before the opening fence are forgiven: an editor's stray
+    // newline must not turn the metadata into Markdown.
+    let blank = text.len() - text.trim_start_matches(['\n', '\r', ' ', '\t']).len();
+    let start = text[..blank].rfind('\n').map_or(0, |i| i + 1);
+    let first_end = text[start..].find('\n').map_or(text.len(), |i| start + i + 1);
+    if !is_fence(&text[start..first_end], "---") {
+        return Ok(Split { yaml: None, body: text, body_offset: 0 });
     }
+    let first_line = text[..start].matches('\n').count() + 1;
     let mut offset = first_end;
     for line in text[first_end..].split_inclusive('\n') {
         if is_fence(line, "---") || is_fence(line, "...") {
             let body_offset = offset + line.len();
             return Ok(Split {
-                yaml: Some((&text[first_end..offset], 2)),
+                yaml: Some((&text[first_end..offset], first_line + 1)),
                 body: &text[body_offset..],
                 body_offset,
             });
@@ -129,7 +130,7 @@ pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
         offset += line.len();
     }
     Err(FrontMatterError {
-        line: 1,
+        line: first_line,
         message: "front matter starts with `---` but has no closing `---` line".into(),
     })
 }
@@ -140,17 +141,12 @@ pub fn parse(yaml: &str, first_line: usize) -> Result<FrontMatter, FrontMatterEr
         return Ok(FrontMatter::default());
     }
     serde_norway::from_str::<FrontMatter>(yaml).map_err(|err| {
-        let line = err
-            .location()
-            .map_or(first_line, |loc| first_line + loc.line().saturating_sub(1));
+        let line = err.location().map_or(first_line, |loc| first_line + loc.line().saturating_sub(1));
         let mut message = err.to_string();
         // The YAML library appends its own position, relative to the block.
         if let Some(i) = message.find(" at line ") {
             message.truncate(i);
         }
-        FrontMatterError {
-            line,
-            message: format!("front matter: {message}"),
-        }
+        FrontMatterError { line, message: format!("front matter: {message}") }
     })
 }

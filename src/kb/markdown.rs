@@ -38,9 +38,11 @@ pub fn headings(body: &str) -> Vec<Heading> {
     let mut depth = 0usize;
     for (event, range) in new_cmark_parser(body).into_offset_iter() {
         match event {
-            Event::Start(Tag::Heading {
-                level, id, classes, ..
-            }) if depth == 0 => {
+            // Only `#` headings structure a file: a line of `---` under a
+            // paragraph (a setext heading to Markdown) is a copywriter's separator.
+            Event::Start(Tag::Heading { level, id, classes, .. })
+                if depth == 0 && body[range.clone()].trim_start().starts_with('#') =>
+            {
                 let level = match level {
                     HeadingLevel::H1 => 1,
                     HeadingLevel::H2 => 2,
@@ -56,11 +58,7 @@ pub fn headings(body: &str) -> Vec<Heading> {
             }
             Event::End(TagEnd::Heading(_)) => {
                 if let Some(mut heading) = current.take() {
-                    heading.text = heading
-                        .text
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ");
+                    heading.text = heading.text.split_whitespace().collect::<Vec<_>>().join(" ");
                     out.push(heading);
                 }
             }
@@ -69,9 +67,7 @@ pub fn headings(body: &str) -> Vec<Heading> {
                     heading.text.push_str(&text);
                 }
             }
-            Event::Start(Tag::BlockQuote(_) | Tag::List(_) | Tag::FootnoteDefinition(_)) => {
-                depth += 1
-            }
+            Event::Start(Tag::BlockQuote(_) | Tag::List(_) | Tag::FootnoteDefinition(_)) => depth += 1,
             Event::End(TagEnd::BlockQuote(_) | TagEnd::List(_) | TagEnd::FootnoteDefinition) => {
                 depth = depth.saturating_sub(1)
             }
@@ -90,6 +86,24 @@ pub fn render_html(markdown: &str) -> String {
     ammonia::clean(&html)
 }
 
+/// Removes HTML comments: they are notes between copywriters (cost prices,
+/// reminders) and must never be served, not even in the raw Markdown.
+pub fn strip_comments(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut rest = markdown;
+    while let Some(start) = rest.find("<!--") {
+        out.push_str(&rest[..start]);
+        match rest[start + 4..].find("-->") {
+            Some(end) => rest = &rest[start + 4 + end + 3..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The readable text of answer Markdown: markup removed, blocks separated by
 /// newlines, runs of spaces folded. Raw HTML tags are dropped.
 pub fn plain_text(markdown: &str) -> String {
@@ -99,11 +113,7 @@ pub fn plain_text(markdown: &str) -> String {
             Event::Text(t) | Event::Code(t) => text.push_str(&t),
             Event::SoftBreak | Event::HardBreak => text.push(' '),
             Event::End(
-                TagEnd::Paragraph
-                | TagEnd::Heading(_)
-                | TagEnd::Item
-                | TagEnd::TableRow
-                | TagEnd::TableHead,
+                TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Item | TagEnd::TableRow | TagEnd::TableHead,
             ) => text.push('\n'),
             Event::End(TagEnd::TableCell) => text.push(' '),
             _ => {}
@@ -136,20 +146,26 @@ mod tests {
     }
 
     #[test]
+    fn underlined_text_is_not_an_entry_heading() {
+        let hs = headings("## 问一\n相似问：甲｜乙\n答一\n不是标题\n---\n更多\n");
+        assert_eq!(hs.len(), 1);
+    }
+
+    #[test]
     fn scripts_never_survive_rendering() {
-        let html = render_html(
-            "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>",
-        );
+        let html = render_html("<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>");
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
     }
 
     #[test]
+    fn comments_are_removed() {
+        assert_eq!(strip_comments("答<!-- 成本价 30 -->案<!-- 未闭合"), "答案");
+    }
+
+    #[test]
     fn plain_text_drops_markup() {
-        assert_eq!(
-            plain_text("**顺丰**包邮\n\n- 圆通\n- 韵达"),
-            "顺丰包邮\n圆通\n韵达"
-        );
+        assert_eq!(plain_text("**顺丰**包邮\n\n- 圆通\n- 韵达"), "顺丰包邮\n圆通\n韵达");
     }
 }

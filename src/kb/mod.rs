@@ -20,11 +20,7 @@ use crate::model::{Audience, Entry, Kind, SourceRef};
 pub use resources::{DictWord, SynonymGroup};
 
 /// Folders of a knowledge base and the kind of entry each holds.
-pub const KIND_FOLDERS: [(&str, Kind); 3] = [
-    ("products", Kind::Product),
-    ("rules", Kind::Rule),
-    ("faq", Kind::Faq),
-];
+pub const KIND_FOLDERS: [(&str, Kind); 3] = [("products", Kind::Product), ("rules", Kind::Rule), ("faq", Kind::Faq)];
 /// Optional jieba user dictionary at the knowledge-base root.
 pub const DICT_FILE: &str = "dict.txt";
 /// Optional synonym groups at the knowledge-base root.
@@ -114,10 +110,7 @@ fn read_sources(root: &Path) -> Result<Vec<SourceFile>, KbError> {
     }
     let mut sources = Vec::with_capacity(files.len());
     for path in files {
-        let bytes = std::fs::read(&path).map_err(|source| KbError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(&path).map_err(|source| KbError::Io { path: path.clone(), source })?;
         let rel = path
             .strip_prefix(root)
             .unwrap_or(&path)
@@ -132,15 +125,9 @@ fn read_sources(root: &Path) -> Result<Vec<SourceFile>, KbError> {
 }
 
 fn collect_markdown(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), KbError> {
-    let read = std::fs::read_dir(dir).map_err(|source| KbError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let read = std::fs::read_dir(dir).map_err(|source| KbError::Io { path: dir.to_path_buf(), source })?;
     for item in read {
-        let item = item.map_err(|source| KbError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let item = item.map_err(|source| KbError::Io { path: dir.to_path_buf(), source })?;
         let path = item.path();
         let name = item.file_name();
         if name.to_string_lossy().starts_with('.') {
@@ -148,10 +135,7 @@ fn collect_markdown(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), KbError> {
         }
         if path.is_dir() {
             collect_markdown(&path, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("md"))
-        {
+        } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("md")) {
             out.push(path);
         }
     }
@@ -192,26 +176,13 @@ pub fn load(root: &Path) -> Result<KnowledgeBase, KbError> {
         let text = match std::str::from_utf8(&source.bytes) {
             Ok(text) => text.strip_prefix('\u{feff}').unwrap_or(text),
             Err(err) => {
-                let line = source.bytes[..err.valid_up_to()]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count()
-                    + 1;
-                diagnostics.push(Diagnostic {
-                    path,
-                    line,
-                    message: "file is not valid UTF-8".into(),
-                });
+                let line = source.bytes[..err.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+                diagnostics.push(Diagnostic { path, line, message: "file is not valid UTF-8".into() });
                 continue;
             }
         };
-        let mut report = |line: usize, message: String| {
-            diagnostics.push(Diagnostic {
-                path: path.clone(),
-                line,
-                message,
-            })
-        };
+        let mut report =
+            |line: usize, message: String| diagnostics.push(Diagnostic { path: path.clone(), line, message });
         match source.rel.as_str() {
             DICT_FILE => dict = resources::parse_dict(text, &mut report),
             SYNONYMS_FILE => synonyms = resources::parse_synonyms(text, &mut report),
@@ -222,19 +193,10 @@ pub fn load(root: &Path) -> Result<KnowledgeBase, KbError> {
     if !diagnostics.is_empty() {
         return Err(KbError::Invalid(diagnostics));
     }
-    Ok(KnowledgeBase {
-        entries,
-        dict,
-        synonyms,
-        fingerprint: fingerprint_of(&sources),
-    })
+    Ok(KnowledgeBase { entries, dict, synonyms, fingerprint: fingerprint_of(&sources) })
 }
 
-fn check_unique_ids(
-    entries: &[Entry],
-    display: &dyn Fn(&str) -> String,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
+fn check_unique_ids(entries: &[Entry], display: &dyn Fn(&str) -> String, diagnostics: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<&str, &SourceRef> = HashMap::new();
     for entry in entries {
         if let Some(first) = seen.insert(&entry.id, &entry.source) {
@@ -258,11 +220,7 @@ struct Lines(Vec<usize>);
 
 impl Lines {
     fn new(text: &str) -> Self {
-        Lines(
-            std::iter::once(0)
-                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-                .collect(),
-        )
+        Lines(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
     }
     fn line_of(&self, offset: usize) -> usize {
         self.0.partition_point(|&start| start <= offset)
@@ -270,12 +228,7 @@ impl Lines {
 }
 
 /// Parses one Markdown file of the knowledge base into `entries`.
-fn parse_file(
-    rel: &str,
-    text: &str,
-    entries: &mut Vec<Entry>,
-    report: &mut dyn FnMut(usize, String),
-) {
+fn parse_file(rel: &str, text: &str, entries: &mut Vec<Entry>, report: &mut dyn FnMut(usize, String)) {
     let folder_kind = KIND_FOLDERS
         .iter()
         .find(|(folder, _)| rel.starts_with(&format!("{folder}/")))
@@ -284,12 +237,14 @@ fn parse_file(
         Ok(split) => split,
         Err(err) => return report(err.line, err.message),
     };
-    let meta = match split
-        .yaml
-        .map(|(yaml, line)| front_matter::parse(yaml, line))
-    {
+    let meta = match split.yaml.map(|(yaml, line)| front_matter::parse(yaml, line)) {
         Some(Ok(meta)) => meta,
-        Some(Err(err)) => return report(err.line, err.message),
+        // Keep going with defaults so the rest of the file is checked too;
+        // the reported error already makes the load fail.
+        Some(Err(err)) => {
+            report(err.line, err.message);
+            Default::default()
+        }
         None => Default::default(),
     };
     let lines = Lines::new(text);
@@ -297,35 +252,19 @@ fn parse_file(
     let body = split.body;
     let headings = markdown::headings(body);
     let first_entry = headings.iter().position(|h| h.level == 2);
-    let title_heading = headings[..first_entry.unwrap_or(headings.len())]
-        .iter()
-        .find(|h| h.level == 1);
-    let file_stem = rel
-        .rsplit('/')
-        .next()
-        .unwrap_or(rel)
-        .trim_end_matches(".md");
+    let title_heading = headings[..first_entry.unwrap_or(headings.len())].iter().find(|h| h.level == 1);
+    let file_stem = rel.rsplit('/').next().unwrap_or(rel).trim_end_matches(".md");
     let title = meta
         .title
         .clone()
         .filter(|t| !t.trim().is_empty())
-        .or_else(|| {
-            title_heading
-                .map(|h| h.text.clone())
-                .filter(|t| !t.is_empty())
-        })
+        .or_else(|| title_heading.map(|h| h.text.clone()).filter(|t| !t.is_empty()))
         .unwrap_or_else(|| file_stem.to_string());
     let base = EntryBase {
         rel,
         title: &title,
         kind: meta.kind.unwrap_or(folder_kind),
-        products: meta
-            .products
-            .0
-            .iter()
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect(),
+        products: meta.products.0.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
         platforms: dedup(meta.platforms.clone()),
         audience: meta.audience.unwrap_or_default(),
         tags: meta.tags.0.clone(),
@@ -334,18 +273,11 @@ fn parse_file(
     // The intro: everything before the first `##`, minus the title heading.
     let intro_end = first_entry.map_or(body.len(), |i| headings[i].range.start);
     let intro = match title_heading {
-        Some(h) => format!(
-            "{}{}",
-            &body[..h.range.start],
-            &body[h.range.end.min(intro_end)..intro_end]
-        ),
+        Some(h) => format!("{}{}", &body[..h.range.start], &body[h.range.end.min(intro_end)..intro_end]),
         None => body[..intro_end].to_string(),
     };
     if !intro.trim().is_empty() {
-        let line = title_heading.map_or_else(
-            || line_of(first_non_blank(&intro)),
-            |h| line_of(h.range.start),
-        );
+        let line = title_heading.map_or_else(|| line_of(first_non_blank(&intro)), |h| line_of(h.range.start));
         let explicit = title_heading.and_then(|h| h.id.clone());
         let section = Section {
             question: title.clone(),
@@ -358,6 +290,13 @@ fn parse_file(
         if let Some(entry) = base.entry(section, report) {
             entries.push(entry);
         }
+    } else if let Some(h) = title_heading.filter(|h| h.id.is_some() || !h.classes.is_empty()) {
+        report(
+            line_of(h.range.start),
+            "`{…}` on the title heading has no effect without intro text; \
+             for a whole internal file write `audience: internal` in the front matter"
+                .into(),
+        );
     }
 
     let h2s: Vec<&markdown::Heading> = headings.iter().filter(|h| h.level == 2).collect();
@@ -431,10 +370,7 @@ impl EntryBase<'_> {
                 "internal" => audience = Audience::Internal,
                 "public" => audience = Audience::Public,
                 other => {
-                    report(
-                        section.line,
-                        format!("unknown heading class `.{other}` (known: .internal, .public)"),
-                    );
+                    report(section.line, format!("unknown heading class `.{other}` (known: .internal, .public)"));
                     return None;
                 }
             }
@@ -449,11 +385,9 @@ impl EntryBase<'_> {
             },
             None => derived_id(self.rel, if section.is_intro { "" } else { &question }),
         };
-        let (similar, answer) = if section.is_intro {
-            (Vec::new(), section.text.trim())
-        } else {
-            split_similar(section.text)
-        };
+        let (similar, answer) =
+            if section.is_intro { (Vec::new(), section.text.trim()) } else { split_similar(section.text) };
+        let answer = markdown::strip_comments(answer).trim().to_string();
         Some(Entry {
             id,
             question,
@@ -464,13 +398,10 @@ impl EntryBase<'_> {
             platforms: self.platforms.clone(),
             audience,
             tags: self.tags.clone(),
-            answer_markdown: answer.to_string(),
-            answer_html: markdown::render_html(answer),
-            answer_text: markdown::plain_text(answer),
-            source: SourceRef {
-                path: self.rel.to_string(),
-                line: section.line,
-            },
+            answer_html: markdown::render_html(&answer),
+            answer_text: markdown::plain_text(&answer),
+            answer_markdown: answer,
+            source: SourceRef { path: self.rel.to_string(), line: section.line },
         })
     }
 }
@@ -484,11 +415,7 @@ fn split_similar(text: &str) -> (Vec<String>, &str) {
     for prefix in SIMILAR_PREFIXES {
         if let Some(rest) = first.strip_prefix(prefix) {
             let mut similar: Vec<String> = Vec::new();
-            for phrasing in rest
-                .split(['｜', '|'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
+            for phrasing in rest.split(['｜', '|']).map(str::trim).filter(|s| !s.is_empty()) {
                 if !similar.iter().any(|s| s == phrasing) {
                     similar.push(phrasing.to_string());
                 }
@@ -505,13 +432,8 @@ fn validate_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 100 {
         return Err(format!("id `{id}` must be 1 to 100 characters"));
     }
-    if let Some(bad) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(format!(
-            "id `{id}` contains `{bad}`: use letters, digits, `-`, `_` or `.`"
-        ));
+    if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        return Err(format!("id `{id}` contains `{bad}`: use letters, digits, `-`, `_` or `.`"));
     }
     Ok(())
 }
@@ -542,8 +464,7 @@ mod tests {
 
     #[test]
     fn similar_line_accepts_both_colons_and_bars() {
-        let (similar, answer) =
-            split_similar("\n相似问: 鞋码准吗｜要不要拍大一码 | 鞋码准吗\n\n答案");
+        let (similar, answer) = split_similar("\n相似问: 鞋码准吗｜要不要拍大一码 | 鞋码准吗\n\n答案");
         assert_eq!(similar, vec!["鞋码准吗", "要不要拍大一码"]);
         assert_eq!(answer, "答案");
     }

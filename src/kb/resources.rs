@@ -24,35 +24,35 @@ fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
 }
 
+/// Largest accepted word frequency. jieba sums frequencies; the largest
+/// word in its own dictionary is under 10⁶, so this is ample and safe.
+const MAX_FREQ: usize = 100_000_000;
+
 /// Parses jieba's user-dictionary format, `word [freq] [tag]` per line.
 pub fn parse_dict(text: &str, report: &mut dyn FnMut(usize, String)) -> Vec<DictWord> {
     let mut words = Vec::new();
     for (line, content) in content_lines(text) {
         let parts: Vec<&str> = content.split_whitespace().collect();
         if parts.len() > 3 {
-            report(
-                line,
-                format!("expected `word [freq] [tag]`, found {} fields", parts.len()),
-            );
+            report(line, format!("expected `word [freq] [tag]`, found {} fields", parts.len()));
             continue;
         }
         let freq = match parts.get(1) {
             None => None,
             Some(f) => {
                 match f.parse::<usize>() {
-                    Ok(freq) => Some(freq),
-                    Err(_) => {
-                        report(line, format!("frequency `{f}` is not a whole number (format: `word [freq] [tag]`)"));
+                    Ok(freq) if (1..=MAX_FREQ).contains(&freq) => Some(freq),
+                    _ => {
+                        report(
+                            line,
+                            format!("frequency `{f}` must be a whole number from 1 to {MAX_FREQ} (format: `word [freq] [tag]`)"),
+                        );
                         continue;
                     }
                 }
             }
         };
-        words.push(DictWord {
-            word: parts[0].to_string(),
-            freq,
-            tag: parts.get(2).map(|t| t.to_string()),
-        });
+        words.push(DictWord { word: parts[0].to_string(), freq, tag: parts.get(2).map(|t| t.to_string()) });
     }
     words
 }
@@ -63,18 +63,11 @@ pub fn parse_synonyms(text: &str, report: &mut dyn FnMut(usize, String)) -> Vec<
     let mut first_seen: HashMap<String, usize> = HashMap::new();
     for (line, content) in content_lines(text) {
         let mut group: Vec<String> = Vec::new();
-        for word in content
-            .split([',', '，', '、'])
-            .map(str::trim)
-            .filter(|w| !w.is_empty())
-        {
+        for word in content.split([',', '，', '、']).map(str::trim).filter(|w| !w.is_empty()) {
             let key = word.to_lowercase();
             if let Some(&other) = first_seen.get(&key) {
                 if other != line {
-                    report(
-                        line,
-                        format!("`{word}` is already in the synonym group on line {other}"),
-                    );
+                    report(line, format!("`{word}` is already in the synonym group on line {other}"));
                 }
                 continue;
             }
@@ -82,10 +75,7 @@ pub fn parse_synonyms(text: &str, report: &mut dyn FnMut(usize, String)) -> Vec<
             group.push(word.to_string());
         }
         if group.len() < 2 {
-            report(
-                line,
-                "a synonym group needs at least two words separated by commas".into(),
-            );
+            report(line, "a synonym group needs at least two words separated by commas".into());
             continue;
         }
         groups.push(SynonymGroup(group));
@@ -107,35 +97,22 @@ mod tests {
     fn dict_lines_take_optional_freq_and_tag() {
         let (words, errors) = collect(|r| parse_dict("# brands\n固特异 2000 n\n运费险\n", r));
         assert!(errors.is_empty());
-        assert_eq!(
-            words[0],
-            DictWord {
-                word: "固特异".into(),
-                freq: Some(2000),
-                tag: Some("n".into())
-            }
-        );
+        assert_eq!(words[0], DictWord { word: "固特异".into(), freq: Some(2000), tag: Some("n".into()) });
         assert_eq!(words[1].freq, None);
     }
 
     #[test]
     fn dict_bad_frequency_names_the_line() {
-        let (_, errors) = collect(|r| parse_dict("固特异 2000\n运费险 lots\n", r));
-        assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].0, 2);
+        let (_, errors) = collect(|r| parse_dict("固特异 2000\n运费险 lots\n插旗 18446744073709551615\n催付 0\n", r));
+        let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
+        assert_eq!(lines, vec![2, 3, 4]);
     }
 
     #[test]
     fn synonyms_reject_a_word_in_two_groups() {
-        let (groups, errors) =
-            collect(|r| parse_synonyms("顺丰, SF，顺丰快递\n快递、物流\n圆通, sf\n", r));
+        let (groups, errors) = collect(|r| parse_synonyms("顺丰, SF，顺丰快递\n快递、物流\n圆通, sf\n", r));
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].0, vec!["顺丰", "SF", "顺丰快递"]);
-        assert!(
-            errors
-                .iter()
-                .any(|(line, msg)| *line == 3 && msg.contains("line 1")),
-            "{errors:?}"
-        );
+        assert!(errors.iter().any(|(line, msg)| *line == 3 && msg.contains("line 1")), "{errors:?}");
     }
 }

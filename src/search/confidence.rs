@@ -59,20 +59,12 @@ impl Evidence {
 }
 
 /// Measures how well `matched` (a phrasing of the top hit) covers the query.
-pub fn evidence(
-    index: &SearchIndex,
-    searcher: &Searcher,
-    query: &Analysis,
-    matched: &str,
-    margin: f32,
-) -> Evidence {
+pub fn evidence(index: &SearchIndex, searcher: &Searcher, query: &Analysis, matched: &str, margin: f32) -> Evidence {
     let phrasing = index.analyzer.analyze(matched);
     let f = &index.fields;
     let total_docs = searcher.num_docs().max(1) as f32;
     let idf = |field: Field, term: &str| {
-        let df = searcher
-            .doc_freq(&Term::from_field_text(field, term))
-            .unwrap_or(0) as f32;
+        let df = searcher.doc_freq(&Term::from_field_text(field, term)).unwrap_or(0) as f32;
         (1.0 + (total_docs - df + 0.5) / (df + 0.5)).ln()
     };
     let units = |a: &Analysis| -> HashSet<(Field, String)> {
@@ -86,16 +78,12 @@ pub fn evidence(
     };
     let q = units(query);
     let m = units(&phrasing);
-    let weight =
-        |set: &HashSet<(Field, String)>| set.iter().map(|(field, t)| idf(*field, t)).sum::<f32>();
+    let weight = |set: &HashSet<(Field, String)>| set.iter().map(|(field, t)| idf(*field, t)).sum::<f32>();
     let shared: HashSet<(Field, String)> = q.intersection(&m).cloned().collect();
     let shared_w = weight(&shared);
-    let ratio = |w: f32| if w > 0.0 { shared_w / w } else { 0.0 };
+    // Clamped: float sums of the same weights can differ in the last bit.
+    let ratio = |w: f32| if w > 0.0 { (shared_w / w).min(1.0) } else { 0.0 };
     let query_coverage = ratio(weight(&q));
     let match_coverage = ratio(weight(&m));
-    Evidence {
-        query_coverage,
-        match_coverage,
-        margin,
-    }
+    Evidence { query_coverage, match_coverage, margin }
 }

@@ -67,14 +67,7 @@ impl Default for Ranking {
         // Single characters dominate: buyers' wording rarely matches jieba's
         // segmentation of the written question, while characters do (atec-s500
         // dev MRR@10: words only 0.50, these weights 0.59).
-        Ranking {
-            words: 0.5,
-            bigrams: 0.5,
-            chars: 2.0,
-            title: 0.3,
-            answer: 0.1,
-            candidates: 100,
-        }
+        Ranking { words: 0.5, bigrams: 0.5, chars: 2.0, title: 0.3, answer: 0.1, candidates: 100 }
     }
 }
 
@@ -93,13 +86,7 @@ pub struct SearchRequest<'a> {
 
 impl<'a> SearchRequest<'a> {
     pub fn new(query: &'a str) -> Self {
-        SearchRequest {
-            query,
-            limit: 10,
-            product: None,
-            platform: None,
-            public_only: false,
-        }
+        SearchRequest { query, limit: 10, product: None, platform: None, public_only: false }
     }
 }
 
@@ -128,11 +115,7 @@ impl SearchIndex {
     }
 
     /// Runs a search with explicit ranking weights.
-    pub fn search_with(
-        &self,
-        request: &SearchRequest<'_>,
-        ranking: &Ranking,
-    ) -> Result<SearchResults, SearchError> {
+    pub fn search_with(&self, request: &SearchRequest<'_>, ranking: &Ranking) -> Result<SearchResults, SearchError> {
         let started = Instant::now();
         let query = request.query.trim();
         if query.is_empty() {
@@ -157,7 +140,9 @@ impl SearchIndex {
         }
         let searcher = self.reader.searcher();
         let filters = self.filter_clauses(request);
-        let candidates = ranking.candidates.max(request.limit);
+        // Documents, not entries: an entry has several phrasing documents, so
+        // fetch enough that `limit` distinct entries survive grouping.
+        let candidates = ranking.candidates.max(request.limit * 8);
         let f = &self.fields;
 
         let mut merged: HashMap<u64, Candidate> = HashMap::new();
@@ -179,10 +164,7 @@ impl SearchIndex {
             }
         }
         let body_query = self.terms_query(
-            &[
-                (f.t_words, Stream::Words, ranking.title),
-                (f.a_words, Stream::Words, ranking.answer),
-            ],
+            &[(f.t_words, Stream::Words, ranking.title), (f.a_words, Stream::Words, ranking.answer)],
             &analysis,
             &filters,
         );
@@ -194,10 +176,8 @@ impl SearchIndex {
             return Ok(empty(started));
         }
 
-        let mut ranked: Vec<(u64, Candidate, f32)> = merged
-            .into_iter()
-            .map(|(ord, c)| (ord, c, c.phrasing_score + c.body_score))
-            .collect();
+        let mut ranked: Vec<(u64, Candidate, f32)> =
+            merged.into_iter().map(|(ord, c)| (ord, c, c.phrasing_score + c.body_score)).collect();
         ranked.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
         let margin = match ranked.as_slice() {
             [first, second, ..] if first.2 > 0.0 => (first.2 - second.2) / first.2,
@@ -211,26 +191,14 @@ impl SearchIndex {
             let Some(entry) = self.entry_at(ord as usize) else {
                 continue;
             };
-            let matched = entry
-                .phrasings()
-                .nth(candidate.phrasing)
-                .unwrap_or(&entry.question);
+            let matched = entry.phrasings().nth(candidate.phrasing).unwrap_or(&entry.question);
             if rank == 0 {
-                evidence = Some(confidence::evidence(
-                    self, &searcher, &analysis, matched, margin,
-                ));
+                evidence = Some(confidence::evidence(self, &searcher, &analysis, matched, margin));
             }
             hits.push(self.hit(entry, matched, score, &analysis));
         }
-        let confidence = evidence
-            .as_ref()
-            .map_or(Confidence::None, Evidence::confidence);
-        Ok(SearchResults {
-            confidence,
-            hits,
-            evidence,
-            took: started.elapsed(),
-        })
+        let confidence = evidence.as_ref().map_or(Confidence::None, Evidence::confidence);
+        Ok(SearchResults { confidence, hits, evidence, took: started.elapsed() })
     }
 
     /// Exact filters as zero-scoring required clauses.
@@ -240,17 +208,12 @@ impl SearchIndex {
             let clauses = values
                 .iter()
                 .map(|v| {
-                    let q: Box<dyn Query> = Box::new(TermQuery::new(
-                        Term::from_field_text(field, v),
-                        IndexRecordOption::Basic,
-                    ));
+                    let q: Box<dyn Query> =
+                        Box::new(TermQuery::new(Term::from_field_text(field, v), IndexRecordOption::Basic));
                     (Occur::Should, q)
                 })
                 .collect();
-            Box::new(ConstScoreQuery::new(
-                Box::new(BooleanQuery::new(clauses)),
-                0.0,
-            ))
+            Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(clauses)), 0.0))
         };
         let mut filters = Vec::new();
         if let Some(product) = request.product {
@@ -279,14 +242,8 @@ impl SearchIndex {
                 continue;
             }
             for (term, count) in term_counts(analysis, stream) {
-                let q = TermQuery::new(
-                    Term::from_field_text(field, term),
-                    IndexRecordOption::WithFreqs,
-                );
-                should.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(q), weight * count as f32)),
-                ));
+                let q = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
+                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), weight * count as f32))));
             }
         }
         clauses.push((Occur::Must, Box::new(BooleanQuery::new(should))));
@@ -296,11 +253,7 @@ impl SearchIndex {
         BooleanQuery::new(clauses)
     }
 
-    fn doc_ords(
-        &self,
-        searcher: &Searcher,
-        address: DocAddress,
-    ) -> Result<(u64, u64), SearchError> {
+    fn doc_ords(&self, searcher: &Searcher, address: DocAddress) -> Result<(u64, u64), SearchError> {
         let fast = searcher.segment_reader(address.segment_ord).fast_fields();
         let ord = fast.u64("ord")?.first(address.doc_id).unwrap_or(u64::MAX);
         let phrasing = fast.u64("phrasing")?.first(address.doc_id).unwrap_or(0);
@@ -328,11 +281,7 @@ impl SearchIndex {
     }
 }
 
-fn top_docs(
-    searcher: &Searcher,
-    query: &dyn Query,
-    limit: usize,
-) -> tantivy::Result<Vec<(f32, DocAddress)>> {
+fn top_docs(searcher: &Searcher, query: &dyn Query, limit: usize) -> tantivy::Result<Vec<(f32, DocAddress)>> {
     searcher.search(query, &TopDocs::with_limit(limit).order_by_score())
 }
 

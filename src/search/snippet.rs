@@ -14,12 +14,7 @@ const LEAD_CHARS: usize = 20;
 /// match the query's words or bigrams.
 pub fn snippet(analyzer: &Analyzer, answer: &str, query: &Analysis) -> (String, Vec<[usize; 2]>) {
     let flat = answer.replace('\n', " ");
-    let wanted: HashSet<&str> = query
-        .words
-        .iter()
-        .chain(query.bigrams.iter())
-        .map(|t| t.term.as_str())
-        .collect();
+    let wanted: HashSet<&str> = query.words.iter().chain(query.bigrams.iter()).map(|t| t.term.as_str()).collect();
     let analysis = analyzer.analyze(&flat);
     let mut ranges: Vec<(usize, usize)> = analysis
         .words
@@ -42,10 +37,7 @@ pub fn snippet(analyzer: &Analyzer, answer: &str, query: &Analysis) -> (String, 
     let start = if total <= SNIPPET_CHARS {
         0
     } else {
-        merged
-            .first()
-            .map_or(0, |&(s, _)| char_at(s).saturating_sub(LEAD_CHARS))
-            .min(total - SNIPPET_CHARS)
+        merged.first().map_or(0, |&(s, _)| char_at(s).saturating_sub(LEAD_CHARS)).min(total - SNIPPET_CHARS)
     };
     let end = (start + SNIPPET_CHARS).min(total);
     let prefix = if start > 0 { "…" } else { "" };
@@ -54,8 +46,8 @@ pub fn snippet(analyzer: &Analyzer, answer: &str, query: &Analysis) -> (String, 
     let shift = prefix.chars().count();
     let highlights = merged
         .iter()
-        .map(|&(s, e)| (char_at(s), char_at(e)))
-        .filter(|&(s, e)| s >= start && e <= end && s < e)
+        .map(|&(s, e)| (char_at(s).max(start), char_at(e).min(end)))
+        .filter(|&(s, e)| s < e)
         .map(|(s, e)| [s - start + shift, e - start + shift])
         .collect();
     (format!("{prefix}{body}{suffix}"), highlights)

@@ -38,10 +38,8 @@ fn single_character_finds_longer_word() {
 #[test]
 fn word_finds_entry_that_contains_it_inside_a_longer_word() {
     let fixture = Fixture::empty();
-    fixture.write(
-        "faq/bank.md",
-        "## 支持中国农业发展银行的卡吗？ {#bank}\n支持。\n\n## 支持花呗吗？ {#huabei}\n支持。\n",
-    );
+    fixture
+        .write("faq/bank.md", "## 支持中国农业发展银行的卡吗？ {#bank}\n支持。\n\n## 支持花呗吗？ {#huabei}\n支持。\n");
     let index = fixture.build();
     assert_eq!(top_ids(&index, "农业")[0], "bank");
     assert_eq!(top_ids(&index, "发展银行")[0], "bank");
@@ -61,9 +59,7 @@ fn chatty_filler_does_not_dominate_ranking() {
 #[test]
 fn filler_only_query_finds_nothing() {
     let index = Fixture::copy("shop").build();
-    let results = index
-        .search(&kefu::search::SearchRequest::new("亲，在吗？"))
-        .unwrap();
+    let results = index.search(&kefu::search::SearchRequest::new("亲，在吗？")).unwrap();
     assert!(results.hits.is_empty());
     assert_eq!(results.confidence, kefu::model::Confidence::None);
 }
@@ -72,26 +68,8 @@ fn filler_only_query_finds_nothing() {
 fn shop_dictionary_keeps_domain_words_whole() {
     let plain = Analyzer::new(&AnalysisConfig::default()).unwrap();
     let kb = kefu::kb::load(&Fixture::copy("shop").kb()).unwrap();
-    let shop = Analyzer::new(&AnalysisConfig {
-        dict: kb.dict,
-        synonyms: kb.synonyms,
-    })
-    .unwrap();
-    let words = |a: &Analyzer| {
-        a.analyze("有运费险吗")
-            .words
-            .into_iter()
-            .map(|t| t.term)
-            .collect::<Vec<_>>()
-    };
-    assert!(
-        words(&shop).contains(&"运费险".to_string()),
-        "{:?}",
-        words(&shop)
-    );
-    assert!(
-        !words(&plain).contains(&"运费险".to_string()),
-        "{:?}",
-        words(&plain)
-    );
+    let shop = Analyzer::new(&AnalysisConfig { dict: kb.dict, synonyms: kb.synonyms }).unwrap();
+    let words = |a: &Analyzer| a.analyze("有运费险吗").words.into_iter().map(|t| t.term).collect::<Vec<_>>();
+    assert!(words(&shop).contains(&"运费险".to_string()), "{:?}", words(&shop));
+    assert!(!words(&plain).contains(&"运费险".to_string()), "{:?}", words(&plain));
 }

@@ -9,11 +9,7 @@ use crate::support::Fixture;
 
 fn kefu() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kefu"));
-    command
-        .env_remove("KEFU_KB")
-        .env_remove("KEFU_INDEX")
-        .env_remove("KEFU_DATA")
-        .env_remove("KEFU_ADDR");
+    command.env_remove("KEFU_KB").env_remove("KEFU_INDEX").env_remove("KEFU_DATA").env_remove("KEFU_ADDR");
     command.env("KEFU_LOG", "info");
     command
 }
@@ -21,49 +17,25 @@ fn kefu() -> Command {
 #[test]
 fn index_command_reports_errors_with_file_and_line() {
     let fixture = Fixture::empty();
-    fixture.write(
-        "rules/tmall.md",
-        "---\ntitle: 天猫\nplatforms: [tmal]\n---\n## 问 {#q}\n答\n",
-    );
-    let out = kefu()
-        .arg("index")
-        .arg("--kb")
-        .arg(fixture.kb())
-        .arg("--index")
-        .arg(fixture.index())
-        .output()
-        .unwrap();
+    fixture.write("rules/tmall.md", "---\ntitle: 天猫\nplatforms: [tmal]\n---\n## 问 {#q}\n答\n");
+    let out = kefu().arg("index").arg("--kb").arg(fixture.kb()).arg("--index").arg(fixture.index()).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("rules/tmall.md:3: "), "{stderr}");
-    assert!(
-        !fixture.index().join("CURRENT").exists(),
-        "a failed build must not leave an index"
-    );
+    assert!(!fixture.index().join("CURRENT").exists(), "a failed build must not leave an index");
 }
 
 #[test]
 fn search_command_builds_the_index_and_prints_json() {
     let fixture = Fixture::copy("shop");
     let out = kefu()
-        .args([
-            "search",
-            "天貓能開發票嗎",
-            "--json",
-            "--platform",
-            "tmall",
-            "--kb",
-        ])
+        .args(["search", "天貓能開發票嗎", "--json", "--platform", "tmall", "--kb"])
         .arg(fixture.kb())
         .arg("--index")
         .arg(fixture.index())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["hits"][0]["id"], "tmall-invoice");
 }
@@ -96,21 +68,12 @@ impl Drop for Server {
 
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
     (status, body)
 }
 
@@ -134,24 +97,16 @@ fn serve_builds_a_missing_index_and_answers_over_http() {
     let mut addr = None;
     for line in BufReader::new(stderr).lines() {
         let line = line.unwrap();
-        if let Some(rest) = line
-            .split("addr=")
-            .nth(1)
-            .filter(|_| line.contains("kefu serving"))
-        {
+        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("kefu serving")) {
             addr = Some(rest.split_whitespace().next().unwrap().to_string());
             break;
         }
         assert!(Instant::now() < deadline, "server did not start");
     }
     let addr = addr.expect("server exited before listening");
-    let (status, body) = http_get(
-        &addr,
-        "/v1/search?q=%E8%83%BD%E5%8F%91%E9%A1%BA%E4%B8%B0%E5%90%97",
-    );
+    let (status, body) = http_get(&addr, "/v1/search?q=%E8%83%BD%E5%8F%91%E9%A1%BA%E4%B8%B0%E5%90%97");
     assert_eq!(status, 200, "{body}");
-    let body: serde_json::Value =
-        serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let body: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(body["hits"][0]["id"], "ship-sf");
     assert!(fixture.index().join("CURRENT").exists());
     drop(server);

@@ -13,10 +13,7 @@ use crate::support::Fixture;
 async fn get(uri: &str) -> (StatusCode, Value) {
     let fixture = Fixture::copy("shop");
     let state = AppState::new(SharedIndex::new(fixture.build()));
-    let response = app(state)
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let response = app(state).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"));
@@ -25,13 +22,7 @@ async fn get(uri: &str) -> (StatusCode, Value) {
 
 fn q(text: &str) -> String {
     text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
 }
 
@@ -67,19 +58,8 @@ async fn search_returns_ranked_hits_with_confidence() {
 async fn search_filters_by_platform_and_audience() {
     let (_, body) = get(&format!("/v1/search?q={}&platform=jd", q("能开发票吗"))).await;
     assert_eq!(body["hits"][0]["id"], "jd-invoice");
-    let (_, body) = get(&format!(
-        "/v1/search?q={}&audience=public&limit=100",
-        q("催付话术")
-    ))
-    .await;
-    assert!(
-        body["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|h| h["audience"] == "public"),
-        "{body}"
-    );
+    let (_, body) = get(&format!("/v1/search?q={}&audience=public&limit=100", q("催付话术"))).await;
+    assert!(body["hits"].as_array().unwrap().iter().all(|h| h["audience"] == "public"), "{body}");
 }
 
 #[tokio::test]
@@ -89,41 +69,18 @@ async fn bad_search_input_is_a_400_with_a_stable_code() {
         ("/v1/search?q=".to_string(), "empty_query"),
         ("/v1/search".to_string(), "empty_query"),
         (format!("/v1/search?q={long}"), "query_too_long"),
-        (
-            format!("/v1/search?q={}&platform=tmal", q("发票")),
-            "unknown_platform",
-        ),
-        (
-            format!("/v1/search?q={}&limit=0", q("发票")),
-            "invalid_limit",
-        ),
-        (
-            format!("/v1/search?q={}&limit=abc", q("发票")),
-            "invalid_limit",
-        ),
-        (
-            format!("/v1/search?q={}&limit=1000", q("发票")),
-            "invalid_limit",
-        ),
-        (
-            format!("/v1/search?q={}&audience=everyone", q("发票")),
-            "unknown_audience",
-        ),
-        (
-            format!("/v1/search?q={}&limit=-1", q("发票")),
-            "invalid_limit",
-        ),
-        (
-            format!("/v1/search?q={}&explain=maybe", q("发票")),
-            "invalid_parameters",
-        ),
+        (format!("/v1/search?q={}&platform=tmal", q("发票")), "unknown_platform"),
+        (format!("/v1/search?q={}&limit=0", q("发票")), "invalid_limit"),
+        (format!("/v1/search?q={}&limit=abc", q("发票")), "invalid_limit"),
+        (format!("/v1/search?q={}&limit=1000", q("发票")), "invalid_limit"),
+        (format!("/v1/search?q={}&audience=everyone", q("发票")), "unknown_audience"),
+        (format!("/v1/search?q={}&limit=-1", q("发票")), "invalid_limit"),
+        (format!("/v1/search?q={}&explain=maybe", q("发票")), "invalid_parameters"),
     ] {
         let (status, body) = get(&uri).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
         assert_eq!(body["error"]["code"], code, "{uri}: {body}");
-        assert!(body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
 }
 
@@ -140,17 +97,24 @@ async fn entries_are_served_by_id_and_internal_ones_hidden_from_public() {
     assert_eq!(body["error"]["code"], "entry_not_found");
     let (status, missing) = get("/v1/entries/no-such-entry?audience=public").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        body["error"]["code"], missing["error"]["code"],
-        "an internal entry must look like a missing one"
-    );
+    assert_eq!(body["error"]["code"], missing["error"]["code"], "an internal entry must look like a missing one");
 }
 
 #[tokio::test]
-async fn unknown_routes_are_json_404s() {
+async fn unknown_routes_bad_paths_and_methods_are_json_errors() {
     let (status, body) = get("/v2/nothing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
+    let (status, body) = get("/v1/entries/%FF").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_parameters");
+    let fixture = Fixture::copy("shop");
+    let request = Request::post("/v1/search?q=x").body(Body::empty()).unwrap();
+    let response = app(AppState::new(SharedIndex::new(fixture.build()))).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
 }
 
 #[tokio::test]

@@ -23,9 +23,7 @@ struct Labelled {
 }
 
 fn read(name: &str) -> Vec<Labelled> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/queries")
-        .join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/queries").join(name);
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -47,21 +45,15 @@ struct Tally {
 fn buyer_questions_find_their_entries() {
     let index = Fixture::copy("kb").build();
     let queries = read("kb-queries.jsonl");
-    assert!(
-        queries.len() >= 100,
-        "the labelled set must keep at least 100 queries"
-    );
+    assert!(queries.len() >= 100, "the labelled set must keep at least 100 queries");
     let mut by_case: BTreeMap<String, Tally> = BTreeMap::new();
     let mut misses = Vec::new();
     for q in &queries {
         for id in &q.gold {
             assert!(index.entry(id).is_some(), "gold id {id} is not in kb/");
         }
-        let request = SearchRequest {
-            product: q.product.as_deref(),
-            platform: q.platform,
-            ..SearchRequest::new(&q.query)
-        };
+        let request =
+            SearchRequest { product: q.product.as_deref(), platform: q.platform, ..SearchRequest::new(&q.query) };
         let results = index.search(&request).unwrap();
         let rank = results.hits.iter().position(|h| q.gold.contains(&h.id));
         for key in ["all".to_string(), q.case.clone()] {
@@ -75,12 +67,7 @@ fn buyer_questions_find_their_entries() {
             }
         }
         if rank != Some(0) {
-            misses.push(format!(
-                "{} → {:?} (want {:?})",
-                q.query,
-                results.hits.first().map(|h| &h.id),
-                q.gold
-            ));
+            misses.push(format!("{} → {:?} (want {:?})", q.query, results.hits.first().map(|h| &h.id), q.gold));
         }
     }
     for (case, t) in &by_case {
@@ -101,14 +88,8 @@ fn buyer_questions_find_their_entries() {
     let correct_high = all.high_correct as f64 / all.top1.max(1) as f64;
     assert!(recall1 >= 0.85, "Recall@1 {recall1:.3}");
     assert!(mrr >= 0.90, "MRR@10 {mrr:.3}");
-    assert!(
-        precision >= 0.95,
-        "`high` answers right only {precision:.3} of the time"
-    );
-    assert!(
-        correct_high >= 0.60,
-        "only {correct_high:.3} of correct answers are marked high"
-    );
+    assert!(precision >= 0.95, "`high` answers right only {precision:.3} of the time");
+    assert!(correct_high >= 0.60, "only {correct_high:.3} of correct answers are marked high");
 }
 
 #[test]
@@ -117,17 +98,8 @@ fn unanswerable_questions_are_not_marked_high() {
     let queries = read("kb-unanswerable.jsonl");
     let high: Vec<&str> = queries
         .iter()
-        .filter(|q| {
-            index
-                .search(&SearchRequest::new(&q.query))
-                .unwrap()
-                .confidence
-                == Confidence::High
-        })
+        .filter(|q| index.search(&SearchRequest::new(&q.query)).unwrap().confidence == Confidence::High)
         .map(|q| q.query.as_str())
         .collect();
-    assert!(
-        high.len() * 10 <= queries.len(),
-        "marked high although the KB has no answer: {high:?}"
-    );
+    assert!(high.len() * 10 <= queries.len(), "marked high although the KB has no answer: {high:?}");
 }

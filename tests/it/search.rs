@@ -9,36 +9,22 @@ use crate::support::{top_ids, Fixture};
 #[test]
 fn product_filter_never_returns_other_products() {
     let index = Fixture::copy("shop").build();
-    let request = SearchRequest {
-        product: Some("SKU-1"),
-        limit: 50,
-        ..SearchRequest::new("大灯色温 鞋码 顺丰 发票")
-    };
+    let request =
+        SearchRequest { product: Some("SKU-1"), limit: 50, ..SearchRequest::new("大灯色温 鞋码 顺丰 发票") };
     let results = index.search(&request).unwrap();
     assert!(!results.hits.is_empty());
     for hit in &results.hits {
-        assert!(
-            hit.products.is_empty() || hit.products == ["SKU-1"],
-            "{} leaked: {:?}",
-            hit.id,
-            hit.products
-        );
+        assert!(hit.products.is_empty() || hit.products == ["SKU-1"], "{} leaked: {:?}", hit.id, hit.products);
     }
     assert!(results.hits.iter().any(|h| h.id == "boots-size"));
-    assert!(
-        results.hits.iter().any(|h| h.products.is_empty()),
-        "shop-wide entries apply to every product"
-    );
+    assert!(results.hits.iter().any(|h| h.products.is_empty()), "shop-wide entries apply to every product");
 }
 
 #[test]
 fn platform_filter_keeps_platform_and_neutral_entries() {
     let index = Fixture::copy("shop").build();
-    let request = SearchRequest {
-        platform: Some(Platform::Jd),
-        limit: 50,
-        ..SearchRequest::new("能开发票吗 顺丰")
-    };
+    let request =
+        SearchRequest { platform: Some(Platform::Jd), limit: 50, ..SearchRequest::new("能开发票吗 顺丰") };
     let results = index.search(&request).unwrap();
     let ids: Vec<&str> = results.hits.iter().map(|h| h.id.as_str()).collect();
     assert!(ids.contains(&"jd-invoice"), "{ids:?}");
@@ -51,11 +37,7 @@ fn public_search_never_returns_internal_entries() {
     let index = Fixture::copy("shop").build();
     let agent = top_ids(&index, "催付话术");
     assert_eq!(agent[0], "script-remind");
-    let request = SearchRequest {
-        public_only: true,
-        limit: 100,
-        ..SearchRequest::new("催付话术 付款 发货")
-    };
+    let request = SearchRequest { public_only: true, limit: 100, ..SearchRequest::new("催付话术 付款 发货") };
     let results = index.search(&request).unwrap();
     assert!(results.hits.iter().all(|h| h.audience == Audience::Public));
 }
@@ -77,16 +59,9 @@ fn hits_carry_what_agents_need() {
     assert_eq!(hit.source.path, "products/lamp.md");
     assert_eq!(hit.source.line, 8);
     assert!(hit.answer_html.contains("<strong>"));
-    let marked: Vec<String> = hit
-        .highlights
-        .iter()
-        .map(|[s, e]| hit.snippet.chars().skip(*s).take(e - s).collect())
-        .collect();
-    assert!(
-        marked.iter().any(|m| m.contains("白光")),
-        "{marked:?} in {}",
-        hit.snippet
-    );
+    let marked: Vec<String> =
+        hit.highlights.iter().map(|[s, e]| hit.snippet.chars().skip(*s).take(e - s).collect()).collect();
+    assert!(marked.iter().any(|m| m.contains("白光")), "{marked:?} in {}", hit.snippet);
 }
 
 #[test]
@@ -103,19 +78,10 @@ fn confidence_separates_answered_from_unanswered() {
 #[test]
 fn bad_requests_are_typed_errors() {
     let index = Fixture::copy("shop").build();
-    assert!(matches!(
-        index.search(&SearchRequest::new("  ")),
-        Err(SearchError::EmptyQuery)
-    ));
+    assert!(matches!(index.search(&SearchRequest::new("  ")), Err(SearchError::EmptyQuery)));
     let long = "退".repeat(2001);
-    assert!(matches!(
-        index.search(&SearchRequest::new(&long)),
-        Err(SearchError::QueryTooLong(2001))
-    ));
-    let zero = SearchRequest {
-        limit: 0,
-        ..SearchRequest::new("发票")
-    };
+    assert!(matches!(index.search(&SearchRequest::new(&long)), Err(SearchError::QueryTooLong(2001))));
+    let zero = SearchRequest { limit: 0, ..SearchRequest::new("发票") };
     assert!(matches!(index.search(&zero), Err(SearchError::BadLimit)));
 }
 
@@ -124,15 +90,9 @@ fn broken_front_matter_keeps_last_good_index() {
     let fixture = Fixture::copy("shop");
     let first = index::refresh(&fixture.kb(), &fixture.index(), &|_, _| {}).unwrap();
     assert!(matches!(first, Refresh::Built(_)));
-    assert!(matches!(
-        index::refresh(&fixture.kb(), &fixture.index(), &|_, _| {}).unwrap(),
-        Refresh::UpToDate
-    ));
+    assert!(matches!(index::refresh(&fixture.kb(), &fixture.index(), &|_, _| {}).unwrap(), Refresh::UpToDate));
 
-    fixture.write(
-        "faq/shipping.md",
-        "---\nplatform: [tmal]\n---\n## 新问题 {#new}\n答\n",
-    );
+    fixture.write("faq/shipping.md", "---\nplatform: [tmal]\n---\n## 新问题 {#new}\n答\n");
     match index::refresh(&fixture.kb(), &fixture.index(), &|_, _| {}).unwrap() {
         Refresh::KeptLastGood(err) => {
             assert!(err.to_string().contains("faq/shipping.md:2:"), "{err}")
@@ -160,13 +120,7 @@ fn rebuild_swaps_generations_and_keeps_one_previous() {
     }
     let generations = std::fs::read_dir(fixture.index())
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("gen-")
-        })
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("gen-"))
         .count();
     assert_eq!(generations, 2);
     let index = SearchIndex::open(&fixture.index()).unwrap();

@@ -14,11 +14,7 @@ impl Fixture {
     /// Copies `tests/fixtures/<name>` (or the repo's `kb/` for `"kb"`) into a temp dir.
     pub fn copy(name: &str) -> Fixture {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let source = if name == "kb" {
-            root.join("kb")
-        } else {
-            root.join("tests/fixtures").join(name)
-        };
+        let source = if name == "kb" { root.join("kb") } else { root.join("tests/fixtures").join(name) };
         let dir = tempfile::tempdir().expect("temp dir");
         copy_dir(&source, &dir.path().join("kb"));
         Fixture { dir }
@@ -69,8 +65,6 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Ids of the hits of a search with default options.
 pub fn top_ids(index: &SearchIndex, query: &str) -> Vec<String> {
-    let results = index
-        .search(&kefu::search::SearchRequest::new(query))
-        .expect("search");
+    let results = index.search(&kefu::search::SearchRequest::new(query)).expect("search");
     results.hits.into_iter().map(|h| h.id).collect()
 }
