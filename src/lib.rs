@@ -9,12 +9,16 @@
 //! - [`index`]: the tantivy schema, building a new index aside and swapping it
 //!   in atomically, and opening the current one.
 //! - [`search`]: a query → ranked hits (one per entry) with a confidence.
-//! - [`http`]: the axum routes that serve search and entries.
+//! - [`http`]: the axum routes that serve search, entries, feedback and gaps.
+//! - [`querylog`]: every search and feedback, masked, in SQLite under `--data`.
+//! - [`gaps`]: unanswered questions clustered into work for copywriters.
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod gaps;
 pub mod http;
 pub mod index;
 pub mod kb;
 pub mod model;
+pub mod querylog;
 pub mod search;

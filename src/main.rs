@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use kefu::gaps::{self, ReportRequest, StatusFilter};
 use kefu::http::{AppState, SearchResponse};
 use kefu::index::{self, Refresh, SearchIndex, SharedIndex};
 use kefu::model::Platform;
+use kefu::querylog::{self, QueryLog, SearchEvent, Source, Store};
 use kefu::search::SearchRequest;
 
 /// Knowledge-base and FAQ search for Chinese e-commerce customer service.
@@ -57,7 +59,60 @@ enum Command {
         kb: PathBuf,
         #[arg(long, env = "KEFU_INDEX", default_value = "index")]
         index: PathBuf,
+        /// Folder of the query log; the search is recorded with source `cli`.
+        #[arg(long, env = "KEFU_DATA", default_value = "data")]
+        data: PathBuf,
+        /// Do not record this search in the query log.
+        #[arg(long)]
+        no_log: bool,
     },
+    /// Report FAQ gaps: buyer questions without a good answer, clustered.
+    Gaps(GapsArgs),
+}
+
+#[derive(clap::Args)]
+struct GapsArgs {
+    /// The last N days (default 30).
+    #[arg(long, conflicts_with = "since")]
+    days: Option<u32>,
+    /// From this day (2026-11-01, China time) or time (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Up to the end of this day, or this time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only questions asked about this product.
+    #[arg(long)]
+    product: Option<String>,
+    /// Only questions asked on this platform.
+    #[arg(long)]
+    platform: Option<Platform>,
+    /// Only questions from this source (widget, agent, api, cli).
+    #[arg(long)]
+    source: Option<Source>,
+    /// Which clusters: open, resolved or all.
+    #[arg(long, default_value = "all")]
+    status: StatusFilter,
+    /// Most clusters shown.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[arg(long, env = "KEFU_KB", default_value = "kb")]
+    kb: PathBuf,
+    #[arg(long, env = "KEFU_INDEX", default_value = "index")]
+    index: PathBuf,
+    #[arg(long, env = "KEFU_DATA", default_value = "data")]
+    data: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+    Md,
 }
 
 #[derive(clap::Args)]
@@ -74,6 +129,13 @@ struct ServeArgs {
     /// Address to listen on. Without access keys only loopback is allowed.
     #[arg(long, env = "KEFU_ADDR", default_value = "127.0.0.1:7700")]
     addr: SocketAddr,
+    /// Do not record searches (no gap report, no feedback).
+    #[arg(long, env = "KEFU_NO_QUERY_LOG")]
+    no_query_log: bool,
+    /// Days searches and feedback are kept in the query log.
+    #[arg(long, env = "KEFU_RETENTION_DAYS", default_value_t = querylog::DEFAULT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    retention_days: u32,
 }
 
 fn main() -> ExitCode {
@@ -106,12 +168,34 @@ fn run(cli: Cli) -> Result<()> {
     match command {
         Command::Index { kb, index } => build_index(&kb, &index),
         Command::Serve(args) => serve(args),
-        Command::Search { query, product, platform, public, limit, json, kb, index } => {
+        Command::Search { query, product, platform, public, limit, json, kb, index, data, no_log } => {
             ensure_index(&kb, &index, false)?;
             let searcher = SearchIndex::open(&index)?;
             let request =
                 SearchRequest { query: &query, limit, product: product.as_deref(), platform, public_only: public };
             let response = SearchResponse::new(searcher.search(&request)?);
+            if !no_log {
+                // A terminal search is a question too; a broken log must not stop it.
+                match QueryLog::open(&data, querylog::Options::default()) {
+                    Ok(log) => {
+                        log.record_search(SearchEvent {
+                            query_id: response.query_id.clone(),
+                            at_ms: querylog::now_ms(),
+                            source: Source::Cli,
+                            query: query.clone(),
+                            product: product.clone(),
+                            platform,
+                            public_only: public,
+                            hits: response.hits.iter().map(|h| (h.id.clone(), h.score)).collect(),
+                            confidence: response.confidence,
+                            latency_us: (response.took_ms * 1000.0) as u64,
+                            revision: searcher.revision.clone(),
+                        });
+                        log.shutdown();
+                    }
+                    Err(err) => tracing::warn!("search not logged: {err}"),
+                }
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&response)?);
             } else {
@@ -119,7 +203,33 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Gaps(args) => report_gaps(args),
     }
+}
+
+fn report_gaps(args: GapsArgs) -> Result<()> {
+    let (since_ms, until_ms) =
+        gaps::window(querylog::now_ms(), args.days, args.since.as_deref(), args.until.as_deref())?;
+    let store = Store::open_existing(&args.data)?;
+    ensure_index(&args.kb, &args.index, false)?;
+    let index = SearchIndex::open(&args.index)?;
+    let filter = querylog::Filter {
+        since_ms,
+        until_ms,
+        product: args.product,
+        platform: args.platform.map(|p| p.as_str().to_string()),
+        source: args.source,
+    };
+    let request = ReportRequest { status: args.status, limit: args.limit, ..ReportRequest::new(filter) };
+    let report = gaps::report(&store, &index, &request, querylog::now_ms())?;
+    let text = match args.format {
+        Format::Table => gaps::render::table(&report),
+        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+        Format::Csv => gaps::render::csv(&report),
+        Format::Md => gaps::render::markdown(&report),
+    };
+    print!("{text}");
+    Ok(())
 }
 
 fn progress_bar() -> ProgressBar {
@@ -182,11 +292,23 @@ fn serve(args: ServeArgs) -> Result<()> {
             args.addr
         );
     }
-    std::fs::create_dir_all(&args.data).with_context(|| format!("cannot create {}", args.data.display()))?;
     ensure_index(&args.kb, &args.index, true)?;
     let index = SearchIndex::open(&args.index)?;
     tracing::info!(entries = index.entries().len(), revision = %index.revision, "index opened");
-    let state = AppState::new(SharedIndex::new(index));
+    let log = if args.no_query_log {
+        tracing::info!("query log off: no gap report, no feedback");
+        QueryLog::disabled()
+    } else {
+        let options = querylog::Options {
+            retention: std::time::Duration::from_secs(u64::from(args.retention_days) * 86_400),
+            ..querylog::Options::default()
+        };
+        let log = QueryLog::open(&args.data, options)
+            .with_context(|| format!("cannot open the query log in {}", args.data.display()))?;
+        tracing::info!(data = %args.data.display(), retention_days = args.retention_days, "query log on");
+        log
+    };
+    let state = AppState::with_log(SharedIndex::new(index), log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.addr)

@@ -6,8 +6,11 @@
 
 mod entries;
 mod error;
+mod feedback;
+mod gaps;
 mod health;
 mod search;
+mod status;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::index::SharedIndex;
+use crate::querylog::QueryLog;
 pub use error::ApiError;
 pub use search::SearchResponse;
 
@@ -26,11 +30,19 @@ pub use search::SearchResponse;
 pub struct AppState {
     /// The index being served; swapped whole when a new one is built.
     pub index: Arc<SharedIndex>,
+    /// Where searches and feedback are recorded (possibly disabled).
+    pub log: Arc<QueryLog>,
 }
 
 impl AppState {
+    /// Serves `index` without a query log.
     pub fn new(index: SharedIndex) -> Self {
-        AppState { index: Arc::new(index) }
+        AppState::with_log(index, QueryLog::disabled())
+    }
+
+    /// Serves `index` and records every search in `log`.
+    pub fn with_log(index: SharedIndex, log: QueryLog) -> Self {
+        AppState { index: Arc::new(index), log: Arc::new(log) }
     }
 }
 
@@ -46,18 +58,24 @@ pub fn app(state: AppState) -> Router {
         .merge(search::routes())
         .merge(entries::routes())
         .merge(health::routes())
+        .merge(status::routes())
+        .merge(feedback::routes())
+        .merge(gaps::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(trace)
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
+/// Serves `app` on `listener` until `shutdown` completes, lets in-flight
+/// requests finish, then flushes the query log.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let log = state.log.clone();
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let _ = tokio::task::spawn_blocking(move || log.shutdown()).await;
+    served
 }

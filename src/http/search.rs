@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::AppState;
 use crate::model::{Confidence, Hit, Platform};
+use crate::querylog::{now_ms, SearchEvent, Source};
 use crate::search::{Evidence, SearchRequest, SearchResults};
 
 pub fn routes() -> Router<AppState> {
@@ -24,6 +25,7 @@ struct SearchParams {
     platform: Option<String>,
     audience: Option<String>,
     explain: Option<String>,
+    source: Option<String>,
 }
 
 /// The body of a search answer; `kefu search --json` prints the same.
@@ -60,6 +62,21 @@ pub(super) fn parse_audience(value: Option<&str>) -> Result<bool, ApiError> {
             "unknown_audience",
             format!("unknown audience {other:?} (expected public or internal)"),
         )),
+    }
+}
+
+/// Who is asking: `widget`, `agent` or `api` (the default). Access keys
+/// will decide this once they exist; until then callers say so.
+pub(super) fn parse_source(value: Option<&str>) -> Result<Source, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(Source::Api),
+        Some(text) => match text.parse::<Source>() {
+            Ok(Source::Cli) | Err(_) => Err(ApiError::bad_request(
+                "unknown_source",
+                format!("unknown source {text:?} (expected widget, agent or api)"),
+            )),
+            Ok(source) => Ok(source),
+        },
     }
 }
 
@@ -102,11 +119,26 @@ async fn search(
         platform,
         public_only: parse_audience(params.audience.as_deref())?,
     };
-    let index = state.index.current();
     let explain = parse_flag("explain", params.explain.as_deref())?;
+    let source = parse_source(params.source.as_deref())?;
+    let index = state.index.current();
     let results = index.search(&request)?;
     let evidence = results.evidence;
     let mut response = SearchResponse::new(results);
+    // Queued, never awaited: the writer masks and stores it.
+    state.log.record_search(SearchEvent {
+        query_id: response.query_id.clone(),
+        at_ms: now_ms(),
+        source,
+        query: query.to_string(),
+        product: request.product.map(str::to_string),
+        platform: request.platform,
+        public_only: request.public_only,
+        hits: response.hits.iter().map(|h| (h.id.clone(), h.score)).collect(),
+        confidence: response.confidence,
+        latency_us: (response.took_ms * 1000.0) as u64,
+        revision: index.revision.clone(),
+    });
     if explain {
         response.explain = evidence;
     }

@@ -33,11 +33,56 @@ fn search_command_builds_the_index_and_prints_json() {
         .arg(fixture.kb())
         .arg("--index")
         .arg(fixture.index())
+        .arg("--data")
+        .arg(fixture.dir.path().join("data"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["hits"][0]["id"], "tmall-invoice");
+}
+
+#[test]
+fn terminal_searches_are_logged_and_gaps_reported_in_every_format() {
+    let fixture = Fixture::copy("shop");
+    let data = fixture.dir.path().join("data");
+    for query in ["台灯能刻字吗", "台灯上可以刻字吗", "能发顺丰吗"] {
+        let out = kefu()
+            .args(["search", query, "--kb"])
+            .arg(fixture.kb())
+            .arg("--index")
+            .arg(fixture.index())
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let gaps = |format: &str| {
+        let out = kefu()
+            .args(["gaps", "--format", format, "--kb"])
+            .arg(fixture.kb())
+            .arg("--index")
+            .arg(fixture.index())
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let report: serde_json::Value = serde_json::from_str(&gaps("json")).unwrap();
+    assert_eq!(report["totals"]["searches"], 3);
+    let gap = &report["gaps"][0];
+    assert_eq!(gap["count"], 2, "{report}");
+    assert_eq!(gap["sources"], serde_json::json!(["cli"]));
+    assert!(gaps("table").contains("台灯"));
+    assert!(gaps("csv").lines().nth(1).is_some_and(|row| row.contains("台灯")));
+    assert!(gaps("md").starts_with("# FAQ gaps"));
+
+    let out = kefu().args(["gaps", "--data"]).arg(fixture.dir.path().join("nothing")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no query log"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -77,9 +122,8 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-#[test]
-fn serve_builds_a_missing_index_and_answers_over_http() {
-    let fixture = Fixture::copy("shop");
+/// Starts `kefu serve` on an ephemeral port; returns it and its address.
+fn serve(fixture: &Fixture) -> (Server, String) {
     let mut child = kefu()
         .args(["serve", "--addr", "127.0.0.1:0", "--kb"])
         .arg(fixture.kb())
@@ -94,8 +138,9 @@ fn serve_builds_a_missing_index_and_answers_over_http() {
     let server = Server(child);
     // Wait for the log line that names the bound address (the port is ephemeral).
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut lines = BufReader::new(stderr).lines();
     let mut addr = None;
-    for line in BufReader::new(stderr).lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("kefu serving")) {
             addr = Some(rest.split_whitespace().next().unwrap().to_string());
@@ -103,7 +148,94 @@ fn serve_builds_a_missing_index_and_answers_over_http() {
         }
         assert!(Instant::now() < deadline, "server did not start");
     }
-    let addr = addr.expect("server exited before listening");
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (server, addr.expect("server exited before listening"))
+}
+
+fn status(addr: &str) -> serde_json::Value {
+    let (code, body) = http_get(addr, "/v1/status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(body.trim()).unwrap()
+}
+
+/// Waits until the server's log has written everything it accepted.
+fn wait_written(addr: &str, expected: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = &status(addr)["query_log"];
+        if log["written"].as_u64() == Some(expected) && log["queued"] == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "log never caught up: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn search_path(i: usize) -> String {
+    format!("/v1/search?q=%E9%9D%B4%E5%AD%90%E8%83%BD%E5%88%BB%E5%AD%97%E5%90%97{i}&source=widget")
+}
+
+#[test]
+fn a_killed_server_loses_nothing_it_flushed_and_never_corrupts_the_log() {
+    let fixture = Fixture::copy("shop");
+    let (mut server, addr) = serve(&fixture);
+    for i in 0..50 {
+        assert_eq!(http_get(&addr, &search_path(i)).0, 200);
+    }
+    // The writer commits within its flush interval without being asked.
+    wait_written(&addr, 50);
+    // Now kill -9 while searches keep arriving from another thread.
+    let busy = addr.clone();
+    let load = std::thread::spawn(move || {
+        let mut sent = 0;
+        for i in 50..10_000 {
+            let Ok(mut stream) = TcpStream::connect(&busy) else { break };
+            let request = format!("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", search_path(i));
+            if stream.write_all(request.as_bytes()).is_err() {
+                break;
+            }
+            let mut response = String::new();
+            if stream.read_to_string(&mut response).is_err() || response.is_empty() {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    });
+    while status(&addr)["query_log"]["written"].as_u64().unwrap_or(0) < 100 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.0.kill().unwrap(); // SIGKILL
+    server.0.wait().unwrap();
+    let answered = load.join().unwrap();
+    let store = kefu::querylog::Store::open_existing(&fixture.dir.path().join("data")).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let logged = store.count_searches().unwrap();
+    assert!(logged >= 100, "flushed searches survive: {logged}");
+    assert!(logged <= 50 + answered as u64 + 1, "{logged} logged, {answered} answered");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_drains_the_log_before_exiting() {
+    let fixture = Fixture::copy("shop");
+    let (mut server, addr) = serve(&fixture);
+    for i in 0..30 {
+        assert_eq!(http_get(&addr, &search_path(i)).0, 200);
+    }
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = server.0.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let store = kefu::querylog::Store::open_existing(&fixture.dir.path().join("data")).unwrap();
+    assert_eq!(store.count_searches().unwrap(), 30);
+}
+
+#[test]
+fn serve_builds_a_missing_index_and_answers_over_http() {
+    let fixture = Fixture::copy("shop");
+    let (server, addr) = serve(&fixture);
     let (status, body) = http_get(&addr, "/v1/search?q=%E8%83%BD%E5%8F%91%E9%A1%BA%E4%B8%B0%E5%90%97");
     assert_eq!(status, 200, "{body}");
     let body: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));

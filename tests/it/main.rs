@@ -2,6 +2,7 @@
 
 mod analysis;
 mod cli;
+mod gaps;
 mod http;
 mod kb;
 mod ranking;

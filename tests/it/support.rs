@@ -68,3 +68,61 @@ pub fn top_ids(index: &SearchIndex, query: &str) -> Vec<String> {
     let results = index.search(&kefu::search::SearchRequest::new(query)).expect("search");
     results.hits.into_iter().map(|h| h.id).collect()
 }
+
+/// Percent-encodes a query-string value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The HTTP API without a socket.
+#[derive(Clone)]
+pub struct Api {
+    pub state: kefu::http::AppState,
+}
+
+impl Api {
+    pub fn new(state: kefu::http::AppState) -> Api {
+        Api { state }
+    }
+
+    /// Sends a request; returns the status, content type and body text.
+    pub async fn send(
+        &self,
+        request: axum::http::Request<axum::body::Body>,
+    ) -> (axum::http::StatusCode, String, String) {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let response = kefu::http::app(self.state.clone()).oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        (status, content_type, String::from_utf8(bytes.to_vec()).expect("UTF-8 body"))
+    }
+
+    pub async fn get(&self, uri: &str) -> (axum::http::StatusCode, serde_json::Value) {
+        let (status, _, body) = self.send(axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap()).await;
+        (status, serde_json::from_str(&body).unwrap_or_else(|_| panic!("{uri}: not JSON: {body}")))
+    }
+
+    pub async fn post(&self, uri: &str, json: &serde_json::Value) -> (axum::http::StatusCode, serde_json::Value) {
+        let request = axum::http::Request::post(uri)
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(json.to_string()))
+            .unwrap();
+        let (status, _, body) = self.send(request).await;
+        (status, serde_json::from_str(&body).unwrap_or_else(|_| panic!("{uri}: not JSON: {body}")))
+    }
+}
