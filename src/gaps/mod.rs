@@ -29,8 +29,12 @@ use crate::querylog::{Filter, Source, Store, StoreError};
 use crate::search::SearchRequest;
 use cluster::{Vector, Vectorizer};
 
-/// Questions of one cluster that are re-run against the index.
-const RERUN_PER_CLUSTER: usize = 20;
+/// Most-asked questions of one cluster that are re-run against the index.
+const RERUN_PER_CLUSTER: usize = 5;
+/// Distinct questions clustered per report: the most-asked ones. The long
+/// tail beyond them (each asked once or twice) would make a report of tens
+/// of seconds for no insight.
+pub const MAX_QUESTIONS: usize = 5000;
 /// Fewest votes before an answer can be called unsatisfying.
 const MIN_FEEDBACK: u64 = 2;
 
@@ -137,7 +141,8 @@ pub fn format_time(ms: i64) -> String {
 }
 
 fn format_day(day: i64) -> String {
-    format_time(day * DAY_MS - UTC8_MS)[..10].to_string()
+    let time = format_time(day * DAY_MS - UTC8_MS);
+    time.get(..10).unwrap_or(&time).to_string()
 }
 
 /// The whole report, as `GET /v1/gaps` returns it.
@@ -286,7 +291,8 @@ fn most_common(map: &HashMap<String, u64>) -> Option<&str> {
 pub fn report(store: &Store, index: &SearchIndex, request: &ReportRequest, now_ms: i64) -> Result<Report, GapsError> {
     let filter = &request.filter;
     let rows = store.questions(filter, &[Confidence::Low, Confidence::None])?;
-    let questions = group_questions(rows);
+    let mut questions = group_questions(rows);
+    questions.truncate(MAX_QUESTIONS);
 
     let analyzer = index.analyzer();
     let phrasings: Vec<&str> = index.entries().iter().flat_map(|e| e.phrasings()).collect();

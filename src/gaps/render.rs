@@ -20,6 +20,11 @@ fn status_text(status: Status) -> &'static str {
     }
 }
 
+/// The date part of a report time (`2026-11-24T…`).
+fn day(time: &str) -> &str {
+    time.get(..10).unwrap_or(time)
+}
+
 /// Display width of a string in a terminal: CJK characters take two columns.
 fn width(text: &str) -> usize {
     text.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
@@ -59,8 +64,8 @@ pub fn table(report: &Report) -> String {
         t.searches,
         t.gaps,
         if t.searches > 0 { t.gaps as f64 * 100.0 / t.searches as f64 } else { 0.0 },
-        &report.since[..10],
-        &report.until[..10],
+        day(&report.since),
+        day(&report.until),
         t.open,
         t.resolved
     );
@@ -152,7 +157,7 @@ fn md_cell(text: &str) -> String {
 pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
     let t = &report.totals;
-    let _ = writeln!(out, "# FAQ gaps {} – {}\n", &report.since[..10], &report.until[..10]);
+    let _ = writeln!(out, "# FAQ gaps {} – {}\n", day(&report.since), day(&report.until));
     let _ = writeln!(
         out,
         "{} searches, {} without a good answer; {} open clusters, {} resolved.\n",
@@ -315,8 +320,8 @@ details summary{cursor:pointer}ul{margin:4px 0;padding-left:18px}
         if t.searches > 0 { t.gaps as f64 * 100.0 / t.searches as f64 } else { 0.0 },
         t.open,
         t.resolved,
-        escape(&report.since[..10]),
-        escape(&report.until[..10]),
+        escape(day(&report.since)),
+        escape(day(&report.until)),
         escape(&report.revision)
     );
     out.push_str("<h2>Searches (blue) and gaps (red) per day</h2>");
@@ -357,7 +362,7 @@ details summary{cursor:pointer}ul{margin:4px 0;padding-left:18px}
             r#"</td><td class="{}">{}</td><td class="muted">{}</td></tr>"#,
             status_text(gap.status),
             escape(&suggestion_text(gap)),
-            escape(&gap.last_seen[..16].replace('T', " "))
+            escape(&gap.last_seen.get(..16).unwrap_or(&gap.last_seen).replace('T', " "))
         );
     }
     out.push_str("</tbody></table>");

@@ -3,8 +3,8 @@
 //!
 //! Logging must never slow a search down. The request path only does a
 //! `try_send` into a bounded queue; one writer thread masks, normalises and
-//! writes events in batches (one transaction at least every
-//! [`Options::flush_interval`]). When the queue is full the event is counted
+//! writes events in batches (one transaction per
+//! [`Options::flush_interval`] while searches arrive). When the queue is full the event is counted
 //! as dropped, never waited for. Shutdown drains the queue; after a crash at
 //! most the last flush interval of events is missing, and SQLite's WAL keeps
 //! the file consistent.
@@ -129,11 +129,12 @@ pub struct Options {
     pub capacity: usize,
     /// Longest time an event waits in memory before it is committed.
     pub flush_interval: Duration,
-    /// Largest batch written in one transaction.
-    pub batch: usize,
     /// Searches and feedback older than this are deleted.
     pub retention: Duration,
 }
+
+/// How often events past retention are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Default retention: 90 days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
@@ -143,7 +144,6 @@ impl Default for Options {
         Options {
             capacity: 65_536,
             flush_interval: Duration::from_millis(200),
-            batch: 1024,
             retention: Duration::from_secs(u64::from(DEFAULT_RETENTION_DAYS) * 86_400),
         }
     }
@@ -190,6 +190,8 @@ struct Inner {
     tx: SyncSender<Message>,
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// To wake the writer early for a flush or shutdown.
+    thread: std::thread::Thread,
     data_dir: PathBuf,
 }
 
@@ -211,8 +213,15 @@ impl QueryLog {
             .name("kefu-querylog".into())
             .spawn(move || writer.run(rx))
             .map_err(|source| StoreError::Io { path: data_dir.to_path_buf(), source })?;
+        let thread = handle.thread().clone();
         Ok(QueryLog {
-            inner: Some(Inner { tx, counters, writer: Mutex::new(Some(handle)), data_dir: data_dir.to_path_buf() }),
+            inner: Some(Inner {
+                tx,
+                counters,
+                writer: Mutex::new(Some(handle)),
+                thread,
+                data_dir: data_dir.to_path_buf(),
+            }),
         })
     }
 
@@ -265,7 +274,10 @@ impl QueryLog {
         let mut message = Message::Flush(reply);
         loop {
             match inner.tx.try_send(message) {
-                Ok(()) => break,
+                Ok(()) => {
+                    inner.thread.unpark();
+                    break;
+                }
                 Err(TrySendError::Disconnected(_)) => return false,
                 Err(TrySendError::Full(m)) => {
                     if Instant::now() >= deadline {
@@ -292,6 +304,7 @@ impl QueryLog {
         if let Some(handle) = handle {
             // Blocking is fine here: the server has stopped taking requests.
             let _ = inner.tx.send(Message::Shutdown);
+            inner.thread.unpark();
             let _ = handle.join();
         }
     }
@@ -344,63 +357,79 @@ struct Writer {
 }
 
 impl Writer {
+    /// Waits for the first event, lets more gather for one flush interval,
+    /// then writes them all in one transaction. Senders never wake the
+    /// writer per event (it is asleep, not waiting on the queue), which
+    /// keeps logging's cost on a busy server to the `try_send` itself.
     fn run(mut self, rx: mpsc::Receiver<Message>) {
         let mut searches: Vec<StoredSearch> = Vec::new();
         let mut feedback: Vec<FeedbackEvent> = Vec::new();
-        let mut oldest: Option<Instant> = None;
-        let mut next_purge = Instant::now() + Duration::from_secs(3600);
+        let mut waiters: Vec<SyncSender<()>> = Vec::new();
+        let mut next_purge = Instant::now() + PURGE_EVERY;
         let mut reported_drops = 0;
         loop {
-            let timeout = match oldest {
-                Some(t) => self.options.flush_interval.saturating_sub(t.elapsed()),
-                None => Duration::from_secs(60),
-            };
             let mut stop = false;
-            match rx.recv_timeout(timeout) {
-                Ok(Message::Search(event)) => {
-                    searches.push(self.prepare(*event));
-                    oldest.get_or_insert_with(Instant::now);
-                }
-                Ok(Message::Feedback(event)) => {
-                    feedback.push(event);
-                    oldest.get_or_insert_with(Instant::now);
-                }
-                Ok(Message::Flush(reply)) => {
-                    self.write(&mut searches, &mut feedback);
-                    oldest = None;
-                    let _ = reply.try_send(());
-                }
-                Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => stop = true,
+            let mut urgent = false;
+            match rx.recv_timeout(PURGE_EVERY) {
+                Ok(message) => self.take(message, &mut searches, &mut feedback, &mut waiters, &mut stop, &mut urgent),
                 Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stop = true,
             }
-            if stop {
-                // Everything sent before the shutdown is already received.
-                while let Ok(message) = rx.try_recv() {
-                    match message {
-                        Message::Search(event) => searches.push(self.prepare(*event)),
-                        Message::Feedback(event) => feedback.push(event),
-                        Message::Flush(reply) => {
-                            let _ = reply.try_send(());
-                        }
-                        Message::Shutdown => {}
+            let pending = !searches.is_empty() || !feedback.is_empty();
+            if pending && !stop && !urgent {
+                // Flush and shutdown requests unpark this early.
+                std::thread::park_timeout(self.options.flush_interval);
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(message) => {
+                        self.take(message, &mut searches, &mut feedback, &mut waiters, &mut stop, &mut urgent)
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        stop = true;
+                        break;
                     }
                 }
-                self.write(&mut searches, &mut feedback);
-                break;
             }
-            let due = oldest.is_some_and(|t| t.elapsed() >= self.options.flush_interval);
-            if due || searches.len() + feedback.len() >= self.options.batch {
-                self.write(&mut searches, &mut feedback);
-                oldest = None;
+            self.write(&mut searches, &mut feedback);
+            for waiter in waiters.drain(..) {
+                let _ = waiter.try_send(());
             }
             if Instant::now() >= next_purge {
                 self.purge();
-                next_purge = Instant::now() + Duration::from_secs(3600);
+                next_purge = Instant::now() + PURGE_EVERY;
             }
             let dropped = self.counters.dropped.load(Ordering::Relaxed);
             if dropped > reported_drops {
                 tracing::warn!(dropped, "query log queue full: searches were served but not logged");
                 reported_drops = dropped;
+            }
+            if stop {
+                break;
+            }
+        }
+    }
+
+    fn take(
+        &self,
+        message: Message,
+        searches: &mut Vec<StoredSearch>,
+        feedback: &mut Vec<FeedbackEvent>,
+        waiters: &mut Vec<SyncSender<()>>,
+        stop: &mut bool,
+        urgent: &mut bool,
+    ) {
+        match message {
+            Message::Search(event) => searches.push(self.prepare(*event)),
+            Message::Feedback(event) => feedback.push(event),
+            Message::Flush(reply) => {
+                waiters.push(reply);
+                *urgent = true;
+            }
+            Message::Shutdown => {
+                *stop = true;
+                *urgent = true;
             }
         }
     }

@@ -486,12 +486,7 @@ fn retention_deletes_old_searches_when_the_log_opens() {
 #[test]
 fn a_full_queue_drops_and_counts_instead_of_waiting() {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options {
-        capacity: 4,
-        flush_interval: std::time::Duration::from_secs(3600),
-        batch: 1_000_000,
-        ..Options::default()
-    };
+    let options = Options { capacity: 4, flush_interval: std::time::Duration::from_secs(3600), ..Options::default() };
     let log = QueryLog::open(&dir.path().join("data"), options).unwrap();
     let mut accepted = 0;
     for i in 0..10_000 {
@@ -544,4 +539,26 @@ async fn gap_clustering_sweep() {
             report["gaps"].as_array().unwrap().len()
         );
     }
+}
+
+#[test]
+#[ignore = "timing aid"]
+fn writer_cost_breakdown() {
+    let lines = replay_set();
+    let simplifier = kefu::analysis::Simplifier::new().unwrap();
+    let n = 20;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        for l in &lines {
+            std::hint::black_box(kefu::querylog::mask::mask(&l.query));
+        }
+    }
+    eprintln!("mask {:.2} us", t.elapsed().as_secs_f64() * 1e6 / (n * lines.len()) as f64);
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        for l in &lines {
+            std::hint::black_box(kefu::querylog::normalize_question(Some(&simplifier), &l.query));
+        }
+    }
+    eprintln!("normalize {:.2} us", t.elapsed().as_secs_f64() * 1e6 / (n * lines.len()) as f64);
 }
