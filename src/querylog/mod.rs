@@ -283,6 +283,7 @@ impl QueryLog {
                     if Instant::now() >= deadline {
                         return false;
                     }
+                    inner.thread.unpark();
                     message = m;
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -303,7 +304,20 @@ impl QueryLog {
         };
         if let Some(handle) = handle {
             // Blocking is fine here: the server has stopped taking requests.
-            let _ = inner.tx.send(Message::Shutdown);
+            // The queue may be full while the writer sleeps out its flush
+            // interval: wake it until the request fits.
+            let mut message = Message::Shutdown;
+            loop {
+                inner.thread.unpark();
+                match inner.tx.try_send(message) {
+                    Ok(()) => break,
+                    Err(TrySendError::Disconnected(_)) => break,
+                    Err(TrySendError::Full(m)) => {
+                        message = m;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
             inner.thread.unpark();
             let _ = handle.join();
         }

@@ -458,19 +458,7 @@ fn retention_deletes_old_searches_when_the_log_opens() {
     {
         let log = QueryLog::open(&data, Options::default()).unwrap();
         for (i, age_days) in [200, 91, 89, 1].into_iter().enumerate() {
-            log.record_search(kefu::querylog::SearchEvent {
-                query_id: format!("00000000-0000-7000-8000-00000000000{i}"),
-                at_ms: now - age_days * day,
-                source: kefu::querylog::Source::Api,
-                query: format!("问题{i}"),
-                product: None,
-                platform: None,
-                public_only: false,
-                hits: Vec::new(),
-                confidence: kefu::model::Confidence::None,
-                latency_us: 1,
-                revision: "r".into(),
-            });
+            log.record_search(event(format!("00000000-0000-7000-8000-00000000000{i}"), now - age_days * day));
         }
         log.shutdown();
         assert_eq!(Store::open_existing(&data).unwrap().count_searches().unwrap(), 4);
@@ -490,19 +478,7 @@ fn a_full_queue_drops_and_counts_instead_of_waiting() {
     let log = QueryLog::open(&dir.path().join("data"), options).unwrap();
     let mut accepted = 0;
     for i in 0..10_000 {
-        let event = kefu::querylog::SearchEvent {
-            query_id: uuid_like(i),
-            at_ms: kefu::querylog::now_ms(),
-            source: kefu::querylog::Source::Api,
-            query: "靴子能刻字吗".into(),
-            product: None,
-            platform: None,
-            public_only: false,
-            hits: Vec::new(),
-            confidence: kefu::model::Confidence::None,
-            latency_us: 1,
-            revision: "r".into(),
-        };
+        let event = event(uuid_like(i), kefu::querylog::now_ms());
         accepted += usize::from(log.record_search(event));
     }
     let stats = log.stats();
@@ -513,6 +489,23 @@ fn a_full_queue_drops_and_counts_instead_of_waiting() {
     let stats = log.stats();
     assert_eq!(stats.written, stats.accepted, "shutdown writes everything accepted: {stats:?}");
     assert_eq!(Store::open_existing(&dir.path().join("data")).unwrap().count_searches().unwrap(), stats.written);
+}
+
+/// An unanswered search as the request path hands it to the log.
+fn event(query_id: String, at_ms: i64) -> kefu::querylog::SearchEvent {
+    kefu::querylog::SearchEvent {
+        query_id,
+        at_ms,
+        source: kefu::querylog::Source::Api,
+        query: "靴子能刻字吗".into(),
+        product: None,
+        platform: None,
+        public_only: false,
+        hits: Vec::new(),
+        confidence: kefu::model::Confidence::None,
+        latency_us: 1,
+        revision: "r".into(),
+    }
 }
 
 fn uuid_like(i: usize) -> String {
