@@ -12,6 +12,8 @@
 //! - [`http`]: the axum routes that serve search, entries, feedback and gaps.
 //! - [`querylog`]: every search and feedback, masked, in SQLite under `--data`.
 //! - [`gaps`]: unanswered questions clustered into work for copywriters.
+//! - [`reload`]: watching `kb/` and swapping in a rebuilt index, never a broken one.
+//! - [`preview`]: golden queries and what an edit of `kb/` changes.
 #![forbid(unsafe_code)]
 
 pub mod analysis;
@@ -20,5 +22,7 @@ pub mod http;
 pub mod index;
 pub mod kb;
 pub mod model;
+pub mod preview;
 pub mod querylog;
+pub mod reload;
 pub mod search;

@@ -68,6 +68,64 @@ enum Command {
     },
     /// Report FAQ gaps: buyer questions without a good answer, clustered.
     Gaps(GapsArgs),
+    /// Validate the knowledge base (and golden queries); non-zero exit on errors.
+    Check(CheckArgs),
+    /// Show which queries change their answer between the served index and the edited kb/.
+    Preview(PreviewArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    #[arg(long, env = "KEFU_KB", default_value = "kb")]
+    kb: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    format: CheckFormat,
+    /// Golden queries (JSON Lines) whose expected entry must be the top hit.
+    /// Defaults to `golden.jsonl` in the knowledge base when it exists.
+    #[arg(long)]
+    golden: Option<PathBuf>,
+    /// Do not run the knowledge base's own golden.jsonl.
+    #[arg(long, conflicts_with = "golden")]
+    no_golden: bool,
+    /// Fail on warnings too.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct PreviewArgs {
+    /// The edited knowledge base.
+    #[arg(long, env = "KEFU_KB", default_value = "kb")]
+    kb: PathBuf,
+    /// The index being served (compared against).
+    #[arg(long, env = "KEFU_INDEX", default_value = "index")]
+    index: PathBuf,
+    /// Golden queries to run; defaults to `golden.jsonl` in the knowledge base.
+    #[arg(long)]
+    golden: Option<PathBuf>,
+    /// Also run the questions buyers asked in the last `--days` days (query log).
+    #[arg(long)]
+    from_log: bool,
+    /// Days of the query log to use with `--from-log`.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Most distinct logged questions to run (most asked first).
+    #[arg(long, default_value_t = 2000)]
+    max_questions: usize,
+    #[arg(long, env = "KEFU_DATA", default_value = "data")]
+    data: PathBuf,
+    /// Preview as of this time (`2026-11-11 20:00`, China time), for time-limited entries.
+    #[arg(long)]
+    at: Option<String>,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    format: CheckFormat,
 }
 
 #[derive(clap::Args)]
@@ -132,6 +190,9 @@ struct ServeArgs {
     /// Do not record searches (no gap report, no feedback).
     #[arg(long, env = "KEFU_NO_QUERY_LOG")]
     no_query_log: bool,
+    /// Do not watch kb/ for changes (`POST /v1/admin/reload` still reloads).
+    #[arg(long, env = "KEFU_NO_WATCH")]
+    no_watch: bool,
     /// Days searches and feedback are kept in the query log.
     #[arg(long, env = "KEFU_RETENTION_DAYS", default_value_t = querylog::DEFAULT_RETENTION_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
@@ -171,8 +232,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Search { query, product, platform, public, limit, json, kb, index, data, no_log } => {
             ensure_index(&kb, &index, false)?;
             let searcher = SearchIndex::open(&index)?;
-            let request =
-                SearchRequest { query: &query, limit, product: product.as_deref(), platform, public_only: public };
+            let request = SearchRequest {
+                limit,
+                product: product.as_deref(),
+                platform,
+                public_only: public,
+                ..SearchRequest::new(&query)
+            };
             let response = SearchResponse::new(searcher.search(&request)?);
             if !no_log {
                 // A terminal search is a question too; a broken log must not stop it.
@@ -204,7 +270,160 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Gaps(args) => report_gaps(args),
+        Command::Check(args) => check(args),
+        Command::Preview(args) => preview(args),
     }
+}
+
+/// The golden file to use: the one named, or the knowledge base's own.
+fn golden_path(kb: &Path, named: Option<PathBuf>) -> Option<PathBuf> {
+    named.or_else(|| Some(kb.join("golden.jsonl")).filter(|p| p.is_file()))
+}
+
+/// Builds `kb` into a throw-away index, leaving the served one alone.
+fn scratch_index(kb: &kefu::kb::KnowledgeBase) -> Result<(tempfile::TempDir, SearchIndex)> {
+    let dir = tempfile::Builder::new().prefix("kefu-preview-").tempdir().context("cannot create a temp dir")?;
+    let report = index::build(kb, dir.path(), &|_, _| {})?;
+    let index = SearchIndex::open_generation(dir.path(), &report.revision)?;
+    Ok((dir, index))
+}
+
+fn check(args: CheckArgs) -> Result<()> {
+    let checked = kefu::kb::check(&args.kb, jiff::Timestamp::now())?;
+    let mut diagnostics = checked.diagnostics.clone();
+    let golden = if args.no_golden { None } else { golden_path(&args.kb, args.golden) };
+    let mut golden_summary = None;
+    if let (Some(path), Some(kb)) = (&golden, &checked.kb) {
+        match kefu::preview::load_golden(path) {
+            Ok(queries) => {
+                let (_dir, index) = scratch_index(kb)?;
+                let answers = kefu::preview::run(&index, &queries, None)?;
+                let failures = kefu::preview::failures(path, &index, &queries, &answers);
+                let expected = queries.iter().filter(|q| q.expect.is_some()).count();
+                golden_summary = Some(serde_json::json!({
+                    "file": path.display().to_string(),
+                    "queries": expected,
+                    "passed": expected - failures.len(),
+                    "failed": failures.len(),
+                }));
+                diagnostics.extend(failures);
+            }
+            Err(kefu::preview::GoldenError::Invalid(problems)) => diagnostics.extend(problems),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let errors = diagnostics.iter().filter(|d| d.severity == kefu::kb::Severity::Error).count();
+    let warnings = diagnostics.len() - errors;
+    match args.format {
+        CheckFormat::Json => {
+            let out = serde_json::json!({
+                "ok": errors == 0 && !(args.strict && warnings > 0),
+                "kb": args.kb.display().to_string(),
+                "files": checked.files,
+                "entries": checked.entries,
+                "errors": errors,
+                "warnings": warnings,
+                "diagnostics": diagnostics,
+                "golden": golden_summary,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        CheckFormat::Text => {
+            for d in &diagnostics {
+                println!("{}", d.render());
+            }
+            let mut summary = format!(
+                "{}: {} files, {} entries: {errors} error(s), {warnings} warning(s)",
+                args.kb.display(),
+                checked.files,
+                checked.entries
+            );
+            match (&golden, &golden_summary) {
+                (_, Some(g)) => {
+                    summary.push_str(&format!("; golden queries: {} of {} pass", g["passed"], g["queries"]))
+                }
+                (Some(_), None) => summary.push_str("; golden queries not run until the errors are fixed"),
+                _ => {}
+            }
+            println!("{summary}");
+        }
+    }
+    if errors > 0 {
+        bail!("check failed: {errors} error(s)");
+    }
+    if args.strict && warnings > 0 {
+        bail!("check failed: {warnings} warning(s) with --strict");
+    }
+    Ok(())
+}
+
+fn preview(args: PreviewArgs) -> Result<()> {
+    use kefu::preview::{self as pv, GoldenQuery};
+    let at = match &args.at {
+        Some(text) => Some(kefu::kb::front_matter::parse_time(text, false).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let before = SearchIndex::open(&args.index)
+        .with_context(|| format!("no served index in {} to compare with", args.index.display()))?;
+    let kb = kefu::kb::load(&args.kb)?;
+    let (_dir, after) = scratch_index(&kb)?;
+    let mut queries: Vec<GoldenQuery> = Vec::new();
+    if let Some(path) = golden_path(&args.kb, args.golden) {
+        queries.extend(pv::load_golden(&path)?);
+    }
+    if args.from_log {
+        let store = Store::open_existing(&args.data)?;
+        let now = querylog::now_ms();
+        let filter = querylog::Filter {
+            since_ms: now - i64::from(args.days) * 86_400_000,
+            until_ms: now,
+            product: None,
+            platform: None,
+            source: None,
+        };
+        let all = [kefu::model::Confidence::High, kefu::model::Confidence::Low, kefu::model::Confidence::None];
+        let mut rows = store.questions(&filter, &all)?;
+        rows.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_ms.cmp(&a.last_ms)));
+        rows.truncate(args.max_questions);
+        queries.extend(rows.into_iter().map(|row| GoldenQuery {
+            line: 0,
+            query: row.query,
+            expect: None,
+            product: row.product,
+            platform: row.platform.and_then(|p| p.parse().ok()),
+            public: false,
+            weight: row.count,
+        }));
+    }
+    if queries.is_empty() {
+        bail!("nothing to preview: give --golden FILE, add golden.jsonl to the knowledge base, or use --from-log");
+    }
+    let answers_before = pv::run(&before, &queries, at)?;
+    let answers_after = pv::run(&after, &queries, at)?;
+    let result = pv::compare(&queries, &answers_before, &answers_after);
+    match args.format {
+        CheckFormat::Json => {
+            let out = serde_json::json!({
+                "served": { "revision": before.revision, "entries": before.entries().len() },
+                "edited": { "kb": args.kb.display().to_string(), "entries": after.entries().len() },
+                "at": at.map(|t| t.to_string()),
+                "preview": result,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        CheckFormat::Text => {
+            println!(
+                "Comparing {} (edited, {} entries) with the served index {} ({} entries){}.",
+                args.kb.display(),
+                after.entries().len(),
+                before.revision,
+                before.entries().len(),
+                at.map(|t| format!(" as of {} China time", kefu::kb::front_matter::china(t))).unwrap_or_default()
+            );
+            print!("{}", pv::render_text(&result, "served", "edited"));
+        }
+    }
+    Ok(())
 }
 
 fn report_gaps(args: GapsArgs) -> Result<()> {
@@ -243,6 +462,9 @@ fn progress_bar() -> ProgressBar {
 
 fn build_index(kb: &Path, index_dir: &Path) -> Result<()> {
     let loaded = kefu::kb::load(kb)?;
+    for warning in &loaded.warnings {
+        eprintln!("{}", warning.render());
+    }
     let bar = progress_bar();
     let report = index::build(&loaded, index_dir, &|done, total| {
         bar.set_length(total as u64);
@@ -292,7 +514,12 @@ fn serve(args: ServeArgs) -> Result<()> {
             args.addr
         );
     }
-    ensure_index(&args.kb, &args.index, true)?;
+    // Without a usable index, build one before serving (an invalid kb/ is
+    // then fatal: there is nothing to fall back on). With one, serve it and
+    // let the reloader bring it up to date or report why it cannot.
+    if SearchIndex::open(&args.index).is_err() {
+        ensure_index(&args.kb, &args.index, true)?;
+    }
     let index = SearchIndex::open(&args.index)?;
     tracing::info!(entries = index.entries().len(), revision = %index.revision, "index opened");
     let log = if args.no_query_log {
@@ -308,7 +535,24 @@ fn serve(args: ServeArgs) -> Result<()> {
         tracing::info!(data = %args.data.display(), retention_days = args.retention_days, "query log on");
         log
     };
-    let state = AppState::with_log(SharedIndex::new(index), log);
+    let state = AppState::with_log(SharedIndex::new(index), log).with_reloader(&args.kb, &args.index);
+    let reloader = state.reloader.clone().context("reloader")?;
+    if let kefu::reload::Outcome::Unchanged { .. } = reloader.reload("start") {
+        // The served index is current; its warnings are found off the start-up path.
+        let (kb, reloader) = (args.kb.clone(), reloader.clone());
+        std::thread::spawn(move || {
+            if let Ok(loaded) = kefu::kb::load(&kb) {
+                reloader.set_warnings(loaded.warnings);
+            }
+        });
+    }
+    let _watch = if args.no_watch {
+        tracing::info!("not watching kb/; POST /v1/admin/reload to reload");
+        None
+    } else {
+        tracing::info!(kb = %args.kb.display(), "watching kb/ for changes");
+        Some(reloader.watch())
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.addr)

@@ -126,10 +126,26 @@ pub struct Entry {
     pub answer_html: String,
     /// The answer as plain text, for snippets and indexing.
     pub answer_text: String,
+    /// Served from this time on (front matter or heading `valid_from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<jiff::Timestamp>,
+    /// Served until this time (exclusive): 双十一 rules, holiday shipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<jiff::Timestamp>,
     pub source: SourceRef,
 }
 
 impl Entry {
+    /// Whether the entry is served at `at`: inside its validity window.
+    pub fn active_at(&self, at: jiff::Timestamp) -> bool {
+        self.valid_from.is_none_or(|from| from <= at) && self.valid_to.is_none_or(|to| at < to)
+    }
+
+    /// Whether the entry has a validity window at all.
+    pub fn is_timed(&self) -> bool {
+        self.valid_from.is_some() || self.valid_to.is_some()
+    }
+
     /// Every phrasing that asks this entry's question: the standard question
     /// first, then the 相似问.
     pub fn phrasings(&self) -> impl Iterator<Item = &str> {

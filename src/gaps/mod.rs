@@ -386,7 +386,7 @@ struct Rerun {
 fn rerun(index: &SearchIndex, q: &Question) -> Rerun {
     let product = most_common(&q.products);
     let platform = most_common(&q.platforms).and_then(|p| p.parse::<Platform>().ok());
-    let request = SearchRequest { query: q.text(), limit: 3, product, platform, public_only: false };
+    let request = SearchRequest { limit: 3, product, platform, ..SearchRequest::new(q.text()) };
     match index.search(&request) {
         Ok(results) => Rerun {
             confidence: results.confidence,

@@ -31,7 +31,13 @@ async fn get_entry(
     match index.entry(&id) {
         // A public caller gets the same answer for an internal entry as for
         // a missing one, so internal ids cannot be probed.
-        Some(entry) if !(public_only && entry.audience == Audience::Internal) => Ok(Json(entry.clone())),
+        // Buyers see an entry only while it is valid (an expired 双十一 rule
+        // must not be linked from a product page); agents see its dates.
+        Some(entry)
+            if !(public_only && (entry.audience == Audience::Internal || !entry.active_at(jiff::Timestamp::now()))) =>
+        {
+            Ok(Json(entry.clone()))
+        }
         _ => Err(ApiError::not_found("entry_not_found", format!("no entry with id `{id}`"))),
     }
 }

@@ -9,6 +9,7 @@ mod error;
 mod feedback;
 mod gaps;
 mod health;
+mod reload;
 mod search;
 mod status;
 
@@ -22,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::index::SharedIndex;
 use crate::querylog::QueryLog;
+use crate::reload::Reloader;
 pub use error::ApiError;
 pub use search::SearchResponse;
 
@@ -32,6 +34,9 @@ pub struct AppState {
     pub index: Arc<SharedIndex>,
     /// Where searches and feedback are recorded (possibly disabled).
     pub log: Arc<QueryLog>,
+    /// Rebuilds the index from `kb/`; `None` when the server has no
+    /// knowledge-base folder to follow (tests serving a fixed index).
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 impl AppState {
@@ -42,7 +47,14 @@ impl AppState {
 
     /// Serves `index` and records every search in `log`.
     pub fn with_log(index: SharedIndex, log: QueryLog) -> Self {
-        AppState { index: Arc::new(index), log: Arc::new(log) }
+        AppState { index: Arc::new(index), log: Arc::new(log), reloader: None }
+    }
+
+    /// Reloads from `kb_dir` into `index_dir` on demand (and, with
+    /// [`Reloader::watch`], on every edit).
+    pub fn with_reloader(mut self, kb_dir: &std::path::Path, index_dir: &std::path::Path) -> Self {
+        self.reloader = Some(Arc::new(Reloader::new(kb_dir, index_dir, self.index.clone())));
+        self
     }
 }
 
@@ -61,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(status::routes())
         .merge(feedback::routes())
         .merge(gaps::routes())
+        .merge(reload::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(trace)

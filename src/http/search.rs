@@ -118,6 +118,7 @@ async fn search(
         product: params.product.as_deref().map(str::trim).filter(|p| !p.is_empty()),
         platform,
         public_only: parse_audience(params.audience.as_deref())?,
+        at: None,
     };
     let explain = parse_flag("explain", params.explain.as_deref())?;
     let source = parse_source(params.source.as_deref())?;

@@ -1,4 +1,6 @@
-//! `GET /v1/status`: what is being served and how the query log is doing.
+//! `GET /v1/status`: what is being served, whether `kb/` could be reloaded
+//! (the last good revision and the errors that block the current one), and
+//! how the query log is doing.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -23,5 +25,6 @@ async fn status(State(state): State<AppState>) -> Json<Value> {
             "fingerprint": index.manifest.fingerprint,
         },
         "query_log": state.log.stats(),
+        "reload": state.reloader.as_ref().map(|r| r.status()),
     }))
 }

@@ -107,6 +107,7 @@ fn write_generation(
         built_at_ms: now_ms,
         entries: total,
         phrasings,
+        timed: kb.entries.iter().filter(|e| e.is_timed()).count(),
         build_ms: started.elapsed().as_millis() as u64,
         kefu_version: env!("CARGO_PKG_VERSION").to_string(),
     };
@@ -132,6 +133,8 @@ fn entry_documents(analyzer: &Analyzer, fields: &Fields, ord: u64, entry: &Entry
             doc.add_text(fields.platform, platform.as_str());
         }
         doc.add_text(fields.audience, entry.audience.as_str());
+        doc.add_i64(fields.valid_from, entry.valid_from.map_or(i64::MIN, |t| t.as_millisecond()));
+        doc.add_i64(fields.valid_to, entry.valid_to.map_or(i64::MAX, |t| t.as_millisecond()));
     };
     let mut docs = Vec::new();
     for (i, phrasing) in entry.phrasings().enumerate() {

@@ -27,7 +27,7 @@ pub use build::{build, BuildReport};
 pub use schema::Fields;
 
 /// Bumped whenever the schema or analysis changes in a way that needs a rebuild.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";
 const ENTRIES: &str = "entries.json";
@@ -74,6 +74,9 @@ pub struct Manifest {
     pub built_at_ms: u64,
     pub entries: usize,
     pub phrasings: usize,
+    /// Entries with a validity window (`valid_from` / `valid_to`).
+    #[serde(default)]
+    pub timed: usize,
     pub build_ms: u64,
     pub kefu_version: String,
 }
@@ -102,7 +105,13 @@ impl SearchIndex {
             }
             Err(err) => return Err(io_err(&current)(err)),
         };
-        let dir = index_dir.join(&name);
+        SearchIndex::open_generation(index_dir, &name)
+    }
+
+    /// Opens the generation `name` in `index_dir`, current or not: a reload
+    /// opens exactly what it built, even if another build moved `CURRENT`.
+    pub fn open_generation(index_dir: &Path, name: &str) -> Result<SearchIndex, IndexError> {
+        let dir = index_dir.join(name);
         let unusable = |reason: String| IndexError::Unusable { path: dir.clone(), reason };
         let manifest: Manifest = read_json(&dir.join(MANIFEST))?;
         if manifest.format != FORMAT_VERSION {
@@ -116,7 +125,7 @@ impl SearchIndex {
         let fields = Fields::resolve(&index.schema())?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let by_id = entries.iter().enumerate().map(|(i, e)| (e.id.clone(), i)).collect();
-        Ok(SearchIndex { reader, fields, analyzer, entries, by_id, manifest, revision: name })
+        Ok(SearchIndex { reader, fields, analyzer, entries, by_id, manifest, revision: name.to_string() })
     }
 
     pub fn entries(&self) -> &[Entry] {

@@ -37,6 +37,10 @@ pub struct Fields {
     pub product: Field,
     pub platform: Field,
     pub audience: Field,
+    /// Start of the entry's validity window, ms since the epoch (`i64::MIN`: always).
+    pub valid_from: Field,
+    /// End of the window, exclusive (`i64::MAX`: never ends).
+    pub valid_to: Field,
 }
 
 fn text_field(schema: &mut tantivy::schema::SchemaBuilder, name: &str, tokenizer: &str) -> Field {
@@ -59,6 +63,11 @@ pub fn build_schema() -> Schema {
     builder.add_text_field("product", STRING);
     builder.add_text_field("platform", STRING);
     builder.add_text_field("audience", STRING);
+    // Windows are filtered at search time against the clock, so an entry
+    // appears and disappears at its time without a rebuild.
+    let window = NumericOptions::default().set_indexed().set_fast();
+    builder.add_i64_field("valid_from", window.clone());
+    builder.add_i64_field("valid_to", window);
     builder.build()
 }
 
@@ -77,6 +86,8 @@ impl Fields {
             product: f("product")?,
             platform: f("platform")?,
             audience: f("audience")?,
+            valid_from: f("valid_from")?,
+            valid_to: f("valid_to")?,
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct Heading {
     pub id: Option<String>,
     /// `.class` names from the attribute block (`.internal`).
     pub classes: Vec<String>,
+    /// `key=value` attributes from the attribute block (`valid_to=2026-11-11`).
+    pub attrs: Vec<(String, Option<String>)>,
     /// Byte range of the whole heading (its line) in the body.
     pub range: Range<usize>,
 }
@@ -40,7 +42,7 @@ pub fn headings(body: &str) -> Vec<Heading> {
         match event {
             // Only `#` headings structure a file: a line of `---` under a
             // paragraph (a setext heading to Markdown) is a copywriter's separator.
-            Event::Start(Tag::Heading { level, id, classes, .. })
+            Event::Start(Tag::Heading { level, id, classes, attrs })
                 if depth == 0 && body[range.clone()].trim_start().starts_with('#') =>
             {
                 let level = match level {
@@ -53,6 +55,7 @@ pub fn headings(body: &str) -> Vec<Heading> {
                     text: String::new(),
                     id: id.map(|s| s.to_string()),
                     classes: classes.iter().map(|c| c.to_string()).collect(),
+                    attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.as_ref().map(|v| v.to_string()))).collect(),
                     range,
                 });
             }
@@ -75,6 +78,18 @@ pub fn headings(body: &str) -> Vec<Heading> {
         }
     }
     out
+}
+
+/// The destinations of the links in `markdown`, each with the byte offset
+/// where the link starts, so checks can point at it.
+pub fn links(markdown: &str) -> Vec<(String, usize)> {
+    new_cmark_parser(markdown)
+        .into_offset_iter()
+        .filter_map(|(event, range)| match event {
+            Event::Start(Tag::Link { dest_url, .. }) => Some((dest_url.to_string(), range.start)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Renders answer Markdown to HTML that is safe to put on a product page:
@@ -137,6 +152,20 @@ mod tests {
         assert_eq!(hs[1].text, "能开发票吗？");
         assert_eq!(hs[1].id.as_deref(), Some("invoice"));
         assert_eq!(hs[1].classes, vec!["internal".to_string()]);
+    }
+
+    #[test]
+    fn heading_key_value_attributes_are_kept() {
+        let hs = headings("## 春节发货吗？ {#cny valid_to=2027-02-20}\n答\n");
+        assert_eq!(hs[0].attrs, vec![("valid_to".to_string(), Some("2027-02-20".to_string()))]);
+    }
+
+    #[test]
+    fn links_are_found_with_their_offsets() {
+        let text = "见[七天无理由](#seven-day)和[天猫](../rules/tmall.md#invoice)。";
+        let found = links(text);
+        assert_eq!(found[0], ("#seven-day".to_string(), text.find('[').unwrap()));
+        assert_eq!(found[1].0, "../rules/tmall.md#invoice");
     }
 
     #[test]

@@ -3,20 +3,23 @@
 //! The format is a public contract (copywriters and other tools write it):
 //! `products/`, `rules/` and `faq/` hold `.md` files whose `##` headings each
 //! start one entry; `dict.txt` and `synonyms.txt` tune the Chinese analysis.
-//! Every problem is reported as `path:line: message` and loading collects all
-//! of them, so a copywriter can fix a whole file in one pass.
+//! Every problem is reported as `path:line:col: error|warning: message` with
+//! a hint, and checking collects all of them, so a copywriter can fix a whole
+//! file in one pass. Errors stop a build; warnings travel with the knowledge
+//! base. Checks that span files (duplicates, links, products) are in `check`.
 
-mod front_matter;
+mod check;
+pub mod front_matter;
 pub mod markdown;
 mod resources;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::model::{Audience, Entry, Kind, SourceRef};
+pub use front_matter::Located;
 pub use resources::{DictWord, SynonymGroup};
 
 /// Folders of a knowledge base and the kind of entry each holds.
@@ -26,6 +29,24 @@ pub const DICT_FILE: &str = "dict.txt";
 /// Optional synonym groups at the knowledge-base root.
 pub const SYNONYMS_FILE: &str = "synonyms.txt";
 
+/// How bad a problem is: errors stop a knowledge base from being served,
+/// warnings are shown to copywriters but never block a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// One problem in the knowledge base, located for a copywriter.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
@@ -33,12 +54,66 @@ pub struct Diagnostic {
     pub path: String,
     /// 1-based line.
     pub line: usize,
+    /// 1-based column, in characters (what editors show).
+    pub col: usize,
+    pub severity: Severity,
     pub message: String,
+    /// How to fix it, when kefu can tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
+/// `path:line:col: error: message`, the form editors and CI logs link to.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.path, self.line, self.message)
+        write!(f, "{}:{}:{}: {}: {}", self.path, self.line, self.col, self.severity.as_str(), self.message)
+    }
+}
+
+impl Diagnostic {
+    /// The diagnostic with its hint on a second line, as `kefu check` prints it.
+    pub fn render(&self) -> String {
+        match &self.hint {
+            Some(hint) => format!("{self}\n  = hint: {hint}"),
+            None => self.to_string(),
+        }
+    }
+}
+
+/// A problem found while parsing one file, before the file's path is attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub line: usize,
+    pub col: usize,
+    pub severity: Severity,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Finding {
+    pub fn error(line: usize, col: usize, message: impl Into<String>) -> Self {
+        Finding { line, col, severity: Severity::Error, message: message.into(), hint: None }
+    }
+
+    pub fn warning(line: usize, col: usize, message: impl Into<String>) -> Self {
+        Finding { severity: Severity::Warning, ..Finding::error(line, col, message) }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The finding located in the file `path`.
+    pub fn at(self, path: String) -> Diagnostic {
+        Diagnostic {
+            path,
+            line: self.line,
+            col: self.col,
+            severity: self.severity,
+            message: self.message,
+            hint: self.hint,
+        }
     }
 }
 
@@ -81,6 +156,31 @@ pub struct KnowledgeBase {
     /// Hash of every file that went into the knowledge base: equal
     /// fingerprints mean an index built from one serves the other.
     pub fingerprint: String,
+    /// Problems that do not stop the knowledge base from being served.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Everything `kefu check` found: every diagnostic, and the knowledge base
+/// when there is no error.
+#[derive(Debug)]
+pub struct Checked {
+    pub kb: Option<KnowledgeBase>,
+    /// Errors and warnings, sorted by file, line and column.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Markdown files read.
+    pub files: usize,
+    /// Entries parsed (including those of files with errors).
+    pub entries: usize,
+}
+
+impl Checked {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning)
+    }
 }
 
 /// A source file of the knowledge base: its path relative to the root and its bytes.
@@ -163,92 +263,149 @@ pub fn fingerprint(root: &Path) -> Result<String, KbError> {
     Ok(fingerprint_of(&read_sources(root)?))
 }
 
-/// Loads and validates the knowledge base at `root`.
+/// Loads and validates the knowledge base at `root`. Errors fail the load;
+/// warnings travel with the knowledge base.
 pub fn load(root: &Path) -> Result<KnowledgeBase, KbError> {
+    let checked = check(root, jiff::Timestamp::now())?;
+    match checked.kb {
+        Some(kb) => Ok(kb),
+        None => Err(KbError::Invalid(checked.errors().cloned().collect())),
+    }
+}
+
+/// Validates the knowledge base at `root` as of `now` (which decides what
+/// has expired), collecting every problem rather than stopping at the first.
+pub fn check(root: &Path, now: jiff::Timestamp) -> Result<Checked, KbError> {
     let sources = read_sources(root)?;
     let display = |rel: &str| root.join(rel).display().to_string();
     let mut diagnostics = Vec::new();
-    let mut entries = Vec::new();
+    let mut parsed = Parsed::default();
     let mut dict = Vec::new();
     let mut synonyms = Vec::new();
+    let mut files = 0;
     for source in &sources {
         let path = display(&source.rel);
         let text = match std::str::from_utf8(&source.bytes) {
             Ok(text) => text.strip_prefix('\u{feff}').unwrap_or(text),
             Err(err) => {
                 let line = source.bytes[..err.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-                diagnostics.push(Diagnostic { path, line, message: "file is not valid UTF-8".into() });
+                diagnostics.push(
+                    Finding::error(line, 1, "file is not valid UTF-8")
+                        .hint("save the file as UTF-8 (editors call it \"UTF-8\", not GBK or GB2312)")
+                        .at(path),
+                );
                 continue;
             }
         };
-        let mut report =
-            |line: usize, message: String| diagnostics.push(Diagnostic { path: path.clone(), line, message });
+        let mut report = |finding: Finding| diagnostics.push(finding.at(path.clone()));
+        let mut report_line = |line: usize, message: String| report(Finding::error(line, 1, message));
         match source.rel.as_str() {
-            DICT_FILE => dict = resources::parse_dict(text, &mut report),
-            SYNONYMS_FILE => synonyms = resources::parse_synonyms(text, &mut report),
-            rel => parse_file(rel, text, &mut entries, &mut report),
+            DICT_FILE => dict = resources::parse_dict(text, &mut report_line),
+            SYNONYMS_FILE => synonyms = resources::parse_synonyms(text, &mut report_line),
+            rel => {
+                files += 1;
+                parse_file(rel, text, &mut parsed, &mut report);
+            }
         }
     }
-    check_unique_ids(&entries, &display, &mut diagnostics);
-    if !diagnostics.is_empty() {
-        return Err(KbError::Invalid(diagnostics));
-    }
-    Ok(KnowledgeBase { entries, dict, synonyms, fingerprint: fingerprint_of(&sources) })
+    let rels: Vec<&str> = sources.iter().map(|s| s.rel.as_str()).collect();
+    check::cross_entry(&parsed, &rels, now, &mut |rel, finding| diagnostics.push(finding.at(display(rel))));
+    diagnostics.sort_by(|a, b| (&a.path, a.line, a.col, a.severity).cmp(&(&b.path, b.line, b.col, b.severity)));
+    diagnostics.dedup();
+    let entries = parsed.entries.len();
+    let kb = if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        None
+    } else {
+        Some(KnowledgeBase {
+            entries: parsed.entries,
+            dict,
+            synonyms,
+            fingerprint: fingerprint_of(&sources),
+            warnings: diagnostics.clone(),
+        })
+    };
+    Ok(Checked { kb, diagnostics, files, entries })
 }
 
-fn check_unique_ids(entries: &[Entry], display: &dyn Fn(&str) -> String, diagnostics: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<&str, &SourceRef> = HashMap::new();
-    for entry in entries {
-        if let Some(first) = seen.insert(&entry.id, &entry.source) {
-            diagnostics.push(Diagnostic {
-                path: display(&entry.source.path),
-                line: entry.source.line,
-                message: format!(
-                    "duplicate id `{}`: already used at {}:{}",
-                    entry.id,
-                    display(&first.path),
-                    first.line
-                ),
-            });
-            seen.insert(&entry.id, first);
-        }
-    }
+/// Maps byte offsets of a file to 1-based lines and character columns.
+struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
 }
 
-/// Maps byte offsets of a file to 1-based line numbers.
-struct Lines(Vec<usize>);
-
-impl Lines {
-    fn new(text: &str) -> Self {
-        Lines(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Lines { text, starts: std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect() }
     }
+
     fn line_of(&self, offset: usize) -> usize {
-        self.0.partition_point(|&start| start <= offset)
+        self.starts.partition_point(|&start| start <= offset)
+    }
+
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let line = self.line_of(offset);
+        let start = self.starts[line - 1];
+        let col = self.text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
+        (line, col)
+    }
+
+    /// The position of `part`, a slice of this file's text.
+    fn position_of(&self, part: &str) -> (usize, usize) {
+        self.position(offset_in(self.text, part))
     }
 }
 
-/// Parses one Markdown file of the knowledge base into `entries`.
-fn parse_file(rel: &str, text: &str, entries: &mut Vec<Entry>, report: &mut dyn FnMut(usize, String)) {
+/// Byte offset of `part` within `whole`, which must contain it.
+fn offset_in(whole: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize).min(whole.len())
+}
+
+/// Where each part of an entry was written, for checks that point at it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EntrySpan {
+    pub line: usize,
+    /// Each 相似问 with its position.
+    pub similar: Vec<Located<String>>,
+    /// Targets of the answer's Markdown links.
+    pub links: Vec<Located<String>>,
+    /// Where `valid_to` was written (front matter or heading).
+    pub valid_to_at: Option<(usize, usize)>,
+}
+
+/// A Markdown file's front-matter facts needed by checks across files.
+#[derive(Debug, Clone)]
+pub(crate) struct FileFacts {
+    pub rel: String,
+    pub folder_kind: Kind,
+    pub products: Vec<Located<String>>,
+}
+
+/// Everything parsed from the Markdown files, in file order.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    pub entries: Vec<Entry>,
+    pub spans: Vec<EntrySpan>,
+    pub files: Vec<FileFacts>,
+}
+
+/// Parses one Markdown file of the knowledge base into `parsed`.
+fn parse_file(rel: &str, text: &str, parsed: &mut Parsed, report: &mut dyn FnMut(Finding)) {
     let folder_kind = KIND_FOLDERS
         .iter()
         .find(|(folder, _)| rel.starts_with(&format!("{folder}/")))
         .map_or(Kind::Faq, |(_, kind)| *kind);
     let split = match front_matter::split(text) {
         Ok(split) => split,
-        Err(err) => return report(err.line, err.message),
+        Err(finding) => return report(finding),
     };
-    let meta = match split.yaml.map(|(yaml, line)| front_matter::parse(yaml, line)) {
-        Some(Ok(meta)) => meta,
-        // Keep going with defaults so the rest of the file is checked too;
-        // the reported error already makes the load fail.
-        Some(Err(err)) => {
-            report(err.line, err.message);
-            Default::default()
-        }
-        None => Default::default(),
-    };
+    // Invalid values are reported and left out, so the rest of the file is
+    // still checked; the reported error already makes the load fail.
+    let meta = split.yaml.map(|(yaml, line)| front_matter::parse(yaml, line, report)).unwrap_or_default();
+    let file_valid_to_at = split
+        .yaml
+        .and_then(|(yaml, first)| yaml.lines().position(|l| l.starts_with("valid_to")).map(|i| (first + i, 1)));
+    parsed.files.push(FileFacts { rel: rel.to_string(), folder_kind, products: meta.products.clone() });
     let lines = Lines::new(text);
-    let line_of = |body_pos: usize| lines.line_of(split.body_offset + body_pos);
     let body = split.body;
     let headings = markdown::headings(body);
     let first_entry = headings.iter().position(|h| h.level == 2);
@@ -257,17 +414,26 @@ fn parse_file(rel: &str, text: &str, entries: &mut Vec<Entry>, report: &mut dyn 
     let title = meta
         .title
         .clone()
-        .filter(|t| !t.trim().is_empty())
         .or_else(|| title_heading.map(|h| h.text.clone()).filter(|t| !t.is_empty()))
         .unwrap_or_else(|| file_stem.to_string());
     let base = EntryBase {
         rel,
         title: &title,
         kind: meta.kind.unwrap_or(folder_kind),
-        products: meta.products.0.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
-        platforms: dedup(meta.platforms.clone()),
+        products: meta.products.iter().map(|p| p.value.clone()).collect(),
+        platforms: meta.platforms.clone(),
         audience: meta.audience.unwrap_or_default(),
-        tags: meta.tags.0.clone(),
+        tags: meta.tags.clone(),
+        valid_from: meta.valid_from,
+        valid_to: meta.valid_to,
+        valid_to_at: file_valid_to_at.filter(|_| meta.valid_to.is_some()),
+        lines: &lines,
+    };
+    let mut push = |found: Option<(Entry, EntrySpan)>| {
+        if let Some((entry, span)) = found {
+            parsed.entries.push(entry);
+            parsed.spans.push(span);
+        }
     };
 
     // The intro: everything before the first `##`, minus the title heading.
@@ -277,25 +443,26 @@ fn parse_file(rel: &str, text: &str, entries: &mut Vec<Entry>, report: &mut dyn 
         None => body[..intro_end].to_string(),
     };
     if !intro.trim().is_empty() {
-        let line = title_heading.map_or_else(|| line_of(first_non_blank(&intro)), |h| line_of(h.range.start));
-        let explicit = title_heading.and_then(|h| h.id.clone());
+        // The intro is assembled around the title, so its links are located
+        // in the untouched text before the first `##`.
+        let line = title_heading.map_or_else(
+            || lines.line_of(split.body_offset + first_non_blank(&intro)),
+            |h| lines.line_of(split.body_offset + h.range.start),
+        );
         let section = Section {
             question: title.clone(),
-            explicit_id: explicit,
-            classes: title_heading.map(|h| h.classes.clone()).unwrap_or_default(),
+            heading: title_heading.map(|h| (h, &body[h.range.clone()])),
             line,
             text: &intro,
+            source: &body[..intro_end],
             is_intro: true,
         };
-        if let Some(entry) = base.entry(section, report) {
-            entries.push(entry);
-        }
-    } else if let Some(h) = title_heading.filter(|h| h.id.is_some() || !h.classes.is_empty()) {
+        push(base.entry(section, report));
+    } else if let Some(h) = title_heading.filter(|h| h.id.is_some() || !h.classes.is_empty() || !h.attrs.is_empty()) {
+        let (line, col) = lines.position_of(&body[h.range.clone()]);
         report(
-            line_of(h.range.start),
-            "`{…}` on the title heading has no effect without intro text; \
-             for a whole internal file write `audience: internal` in the front matter"
-                .into(),
+            Finding::error(line, col, "`{…}` on the title heading has no effect without intro text")
+                .hint("for a whole internal file write `audience: internal` in the front matter"),
         );
     }
 
@@ -305,30 +472,18 @@ fn parse_file(rel: &str, text: &str, entries: &mut Vec<Entry>, report: &mut dyn 
         let start = heading.range.end.min(end);
         let section = Section {
             question: heading.text.clone(),
-            explicit_id: heading.id.clone(),
-            classes: heading.classes.clone(),
-            line: line_of(heading.range.start),
+            heading: Some((heading, &body[heading.range.clone()])),
+            line: lines.line_of(split.body_offset + heading.range.start),
             text: &body[start..end],
+            source: &body[start..end],
             is_intro: false,
         };
-        if let Some(entry) = base.entry(section, report) {
-            entries.push(entry);
-        }
+        push(base.entry(section, report));
     }
 }
 
 fn first_non_blank(text: &str) -> usize {
     text.len() - text.trim_start().len()
-}
-
-fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
 }
 
 /// What every entry of one file shares.
@@ -340,46 +495,130 @@ struct EntryBase<'a> {
     platforms: Vec<crate::model::Platform>,
     audience: Audience,
     tags: Vec<String>,
+    valid_from: Option<jiff::Timestamp>,
+    valid_to: Option<jiff::Timestamp>,
+    valid_to_at: Option<(usize, usize)>,
+    lines: &'a Lines<'a>,
 }
 
 /// The raw parts of one entry before validation.
 struct Section<'a> {
     question: String,
-    explicit_id: Option<String>,
-    classes: Vec<String>,
+    /// The heading and its source line (none for an intro without a title).
+    heading: Option<(&'a markdown::Heading, &'a str)>,
     /// Line of the heading.
     line: usize,
     /// The text after the heading: optional 相似问 line, then the answer.
     text: &'a str,
+    /// A slice of the file that holds the same links as `text`, to locate them.
+    source: &'a str,
     is_intro: bool,
 }
 
 /// Prefixes that introduce the alternate phrasings of an entry.
 const SIMILAR_PREFIXES: [&str; 2] = ["相似问：", "相似问:"];
+/// `key=value` attributes a `##` heading may carry.
+const HEADING_ATTRS: [&str; 2] = ["valid_from", "valid_to"];
 
 impl EntryBase<'_> {
-    fn entry(&self, section: Section<'_>, report: &mut dyn FnMut(usize, String)) -> Option<Entry> {
+    fn entry(&self, section: Section<'_>, report: &mut dyn FnMut(Finding)) -> Option<(Entry, EntrySpan)> {
         let question = section.question.trim().to_string();
         if question.is_empty() {
-            report(section.line, "entry heading has no question text".into());
+            report(
+                Finding::error(section.line, 1, "entry heading has no question text")
+                    .hint("write the buyer's question after `## `"),
+            );
             return None;
         }
+        // Positions inside the heading line, for attribute problems.
+        let heading_pos = |needle: &str| match section.heading {
+            Some((_, src)) => match src.find(needle) {
+                Some(at) => self.lines.position_of(&src[at..]),
+                None => self.lines.position_of(src),
+            },
+            None => (section.line, 1),
+        };
         let mut audience = self.audience;
-        for class in &section.classes {
-            match class.as_str() {
-                "internal" => audience = Audience::Internal,
-                "public" => audience = Audience::Public,
-                other => {
-                    report(section.line, format!("unknown heading class `.{other}` (known: .internal, .public)"));
+        let mut valid_from = self.valid_from;
+        let mut valid_to = self.valid_to;
+        let mut valid_to_at = self.valid_to_at;
+        let mut explicit_id = None;
+        if let Some((heading, _)) = section.heading {
+            explicit_id = heading.id.clone();
+            for class in &heading.classes {
+                match class.as_str() {
+                    "internal" => audience = Audience::Internal,
+                    "public" => audience = Audience::Public,
+                    other => {
+                        let (line, col) = heading_pos(&format!(".{other}"));
+                        let finding = Finding::error(line, col, format!("unknown heading class `.{other}`"));
+                        let hint = match front_matter::nearest(other, &["internal", "public"]) {
+                            Some(near) => format!("did you mean `.{near}`?"),
+                            None => "known classes: .internal, .public".into(),
+                        };
+                        report(finding.hint(hint));
+                        return None;
+                    }
+                }
+            }
+            for (key, value) in &heading.attrs {
+                let (line, col) = heading_pos(key);
+                let end = match key.as_str() {
+                    "valid_from" => false,
+                    "valid_to" => true,
+                    other => {
+                        let finding = Finding::error(line, col, format!("unknown heading attribute `{other}`"));
+                        let hint = match front_matter::nearest(other, &HEADING_ATTRS) {
+                            Some(near) => format!("did you mean `{near}`?"),
+                            None => format!("known attributes: {}", HEADING_ATTRS.join(", ")),
+                        };
+                        report(finding.hint(hint));
+                        return None;
+                    }
+                };
+                let Some(value) = value.as_deref() else {
+                    report(Finding::error(line, col, format!("`{key}` needs a value: `{key}=2026-11-11`")));
                     return None;
+                };
+                match front_matter::parse_time(value, end) {
+                    Ok(at) if end => {
+                        valid_to = Some(at);
+                        valid_to_at = Some((line, col));
+                    }
+                    Ok(at) => valid_from = Some(at),
+                    Err(message) => {
+                        let hint =
+                            "in a heading write `valid_to=2026-11-11` or `valid_to=2026-11-11T20:00` (China time)";
+                        report(Finding::error(line, col, message).hint(hint));
+                        return None;
+                    }
                 }
             }
         }
-        let id = match section.explicit_id {
+        if let (Some(from), Some(to)) = (valid_from, valid_to) {
+            if to <= from {
+                let (line, col) = valid_to_at.unwrap_or((section.line, 1));
+                report(
+                    Finding::error(
+                        line,
+                        col,
+                        format!(
+                            "`valid_to` ({}) is not after `valid_from` ({})",
+                            front_matter::china(to),
+                            front_matter::china(from)
+                        ),
+                    )
+                    .hint("an entry is served from `valid_from` up to `valid_to`"),
+                );
+                return None;
+            }
+        }
+        let id = match explicit_id {
             Some(id) => match validate_id(&id) {
                 Ok(()) => id,
                 Err(message) => {
-                    report(section.line, message);
+                    let (line, col) = heading_pos(&format!("#{id}"));
+                    report(Finding::error(line, col, message).hint("ids may use letters, digits, `-`, `_` and `.`"));
                     return None;
                 }
             },
@@ -387,11 +626,25 @@ impl EntryBase<'_> {
         };
         let (similar, answer) =
             if section.is_intro { (Vec::new(), section.text.trim()) } else { split_similar(section.text) };
+        let similar: Vec<Located<String>> = similar
+            .into_iter()
+            .map(|phrasing| {
+                let (line, col) = self.lines.position_of(phrasing);
+                Located { value: phrasing.to_string(), line, col }
+            })
+            .collect();
+        let links = markdown::links(section.source)
+            .into_iter()
+            .map(|(target, at)| {
+                let (line, col) = self.lines.position_of(&section.source[at..]);
+                Located { value: target, line, col }
+            })
+            .collect();
         let answer = markdown::strip_comments(answer).trim().to_string();
-        Some(Entry {
+        let entry = Entry {
             id,
             question,
-            similar,
+            similar: similar.iter().map(|s| s.value.clone()).collect(),
             title: self.title.to_string(),
             kind: self.kind,
             products: self.products.clone(),
@@ -401,23 +654,27 @@ impl EntryBase<'_> {
             answer_html: markdown::render_html(&answer),
             answer_text: markdown::plain_text(&answer),
             answer_markdown: answer,
+            valid_from,
+            valid_to,
             source: SourceRef { path: self.rel.to_string(), line: section.line },
-        })
+        };
+        let span = EntrySpan { line: section.line, similar, links, valid_to_at };
+        Some((entry, span))
     }
 }
 
 /// Splits an entry's text into its 相似问 (first non-blank line, if it has
-/// the prefix) and the answer Markdown.
-fn split_similar(text: &str) -> (Vec<String>, &str) {
+/// the prefix), each a slice of `text`, and the answer Markdown.
+fn split_similar(text: &str) -> (Vec<&str>, &str) {
     let trimmed = text.trim_start();
     let line_end = trimmed.find('\n').unwrap_or(trimmed.len());
     let first = trimmed[..line_end].trim();
     for prefix in SIMILAR_PREFIXES {
         if let Some(rest) = first.strip_prefix(prefix) {
-            let mut similar: Vec<String> = Vec::new();
+            let mut similar: Vec<&str> = Vec::new();
             for phrasing in rest.split(['｜', '|']).map(str::trim).filter(|s| !s.is_empty()) {
-                if !similar.iter().any(|s| s == phrasing) {
-                    similar.push(phrasing.to_string());
+                if !similar.contains(&phrasing) {
+                    similar.push(phrasing);
                 }
             }
             return (similar, trimmed[line_end..].trim());
@@ -479,9 +736,10 @@ mod tests {
 
     #[test]
     fn line_numbers_are_one_based() {
-        let lines = Lines::new("a\nb\nc");
+        let lines = Lines::new("a\n双十一\nc");
         assert_eq!(lines.line_of(0), 1);
         assert_eq!(lines.line_of(2), 2);
-        assert_eq!(lines.line_of(4), 3);
+        assert_eq!(lines.position(2 + "双十".len()), (2, 3));
+        assert_eq!(lines.line_of(12), 3);
     }
 }

@@ -14,10 +14,11 @@ mod confidence;
 mod snippet;
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::time::{Duration, Instant};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, Searcher, Term};
 
@@ -82,11 +83,14 @@ pub struct SearchRequest<'a> {
     pub platform: Option<Platform>,
     /// Only `audience: public` entries (buyers, the widget).
     pub public_only: bool,
+    /// The time that decides which time-limited entries are served; `None`
+    /// is now. Set explicitly to preview a knowledge base at a future time.
+    pub at: Option<jiff::Timestamp>,
 }
 
 impl<'a> SearchRequest<'a> {
     pub fn new(query: &'a str) -> Self {
-        SearchRequest { query, limit: 10, product: None, platform: None, public_only: false }
+        SearchRequest { query, limit: 10, product: None, platform: None, public_only: false, at: None }
     }
 }
 
@@ -224,6 +228,14 @@ impl SearchIndex {
         }
         if request.public_only {
             filters.push(any_of(f.audience, &[Audience::Public.as_str()]));
+        }
+        if self.manifest.timed > 0 {
+            // Only indexes with time-limited entries pay for the two ranges.
+            let now = request.at.unwrap_or_else(jiff::Timestamp::now).as_millisecond();
+            let started = RangeQuery::new(Bound::Unbounded, Bound::Included(Term::from_field_i64(f.valid_from, now)));
+            let running = RangeQuery::new(Bound::Excluded(Term::from_field_i64(f.valid_to, now)), Bound::Unbounded);
+            filters.push(Box::new(ConstScoreQuery::new(Box::new(started), 0.0)));
+            filters.push(Box::new(ConstScoreQuery::new(Box::new(running), 0.0)));
         }
         filters
     }

@@ -100,7 +100,7 @@ fn unknown_front_matter_key_is_reported_with_file_and_line() {
     let errors = errors(&fixture);
     let path = fixture.kb().join("rules/tmall.md").display().to_string();
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with(&format!("{path}:3: ")), "{}", errors[0]);
+    assert!(errors[0].starts_with(&format!("{path}:3:1: error: unknown front-matter key `platform`")), "{}", errors[0]);
     assert!(errors[0].contains("platform"), "{}", errors[0]);
 }
 
@@ -109,7 +109,7 @@ fn unknown_platform_value_is_reported_with_line() {
     let fixture = Fixture::empty();
     fixture.write("rules/tmall.md", "---\ntitle: 天猫\nplatforms:\n  - taobao\n  - tmal\n---\n## 问 {#q}\n答\n");
     let errors = errors(&fixture);
-    assert!(errors[0].contains("rules/tmall.md:5: "), "{}", errors[0]);
+    assert!(errors[0].contains("rules/tmall.md:5:5: error: unknown platform `tmal`"), "{}", errors[0]);
     assert!(errors[0].contains("tmal"), "{}", errors[0]);
 }
 
@@ -121,7 +121,7 @@ fn bad_yaml_and_unclosed_front_matter_are_reported() {
     let errors = errors(&fixture);
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("faq/a.md:") && e.contains("front matter")), "{errors:?}");
-    assert!(errors.iter().any(|e| e.contains("faq/b.md:1: ") && e.contains("closing")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("faq/b.md:1:1: error: ") && e.contains("closing")), "{errors:?}");
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn duplicate_ids_name_both_places() {
     fixture.write("faq/b.md", "\n\n## 问二 {#same}\n答\n");
     let errors = errors(&fixture);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("faq/b.md:3: duplicate id `same`"), "{}", errors[0]);
+    assert!(errors[0].contains("faq/b.md:3:1: error: duplicate id `same`"), "{}", errors[0]);
     assert!(errors[0].contains("faq/a.md:1"), "{}", errors[0]);
 }
 
@@ -141,9 +141,9 @@ fn invalid_ids_classes_and_empty_headings_are_errors() {
     fixture.write("faq/a.md", "## 问 {#有中文}\n答\n\n## 问二 {#ok .interal}\n答\n\n## {#empty}\n答\n");
     let errors = errors(&fixture);
     assert_eq!(errors.len(), 3, "{errors:?}");
-    assert!(errors[0].contains("faq/a.md:1: id"), "{}", errors[0]);
-    assert!(errors[1].contains("faq/a.md:4: unknown heading class `.interal`"), "{}", errors[1]);
-    assert!(errors[2].contains("faq/a.md:7: "), "{}", errors[2]);
+    assert!(errors[0].contains("faq/a.md:1:7: error: id"), "{}", errors[0]);
+    assert!(errors[1].contains("faq/a.md:4:12: error: unknown heading class `.interal`"), "{}", errors[1]);
+    assert!(errors[2].contains("faq/a.md:7:1: error: "), "{}", errors[2]);
 }
 
 #[test]
@@ -159,8 +159,8 @@ fn bad_dictionary_and_synonym_lines_are_reported() {
     fixture.write("dict.txt", "固特异 2000 n\n运费险 many\n");
     fixture.write("synonyms.txt", "顺丰, SF\n孤单\n");
     let errors = errors(&fixture);
-    assert!(errors.iter().any(|e| e.contains("dict.txt:2: frequency")), "{errors:?}");
-    assert!(errors.iter().any(|e| e.contains("synonyms.txt:2: ")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("dict.txt:2:1: error: frequency")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("synonyms.txt:2:1: error: ")), "{errors:?}");
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn non_utf8_file_is_an_error_not_a_crash() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, b"## \xc4\xfa\xba\xc3\n").unwrap();
     let errors = errors(&fixture);
-    assert!(errors[0].contains("faq/gbk.md:1: file is not valid UTF-8"), "{}", errors[0]);
+    assert!(errors[0].contains("faq/gbk.md:1:1: error: file is not valid UTF-8"), "{}", errors[0]);
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn blank_lines_before_front_matter_are_forgiven() {
     fixture.write("faq/a.md", "\n\n---\ntitle: 物流\nplatforms: [jdd]\n---\n## 问 {#q}\n答\n");
     let errors = errors(&fixture);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("faq/a.md:5: "), "{}", errors[0]);
+    assert!(errors[0].contains("faq/a.md:5:13: error: unknown platform `jdd`"), "{}", errors[0]);
     fixture.write("faq/a.md", "\n---\ntitle: 物流\n---\n## 问 {#q}\n答\n");
     let kb = kb::load(&fixture.kb()).unwrap();
     assert_eq!(kb.entries.len(), 1);
@@ -231,7 +231,7 @@ fn attributes_on_a_title_without_intro_are_an_error() {
     let fixture = Fixture::empty();
     fixture.write("faq/a.md", "# 话术 {.internal}\n\n## 问 {#q}\n答\n");
     let errors = errors(&fixture);
-    assert!(errors[0].contains("faq/a.md:1: ") && errors[0].contains("audience: internal"), "{}", errors[0]);
+    assert!(errors[0].contains("faq/a.md:1:1: error: ") && errors[0].contains("no effect"), "{}", errors[0]);
 }
 
 #[test]
@@ -240,5 +240,5 @@ fn a_front_matter_error_does_not_hide_the_files_other_errors() {
     fixture.write("faq/a.md", "---\naudience: everyone\n---\n## 问 {#坏}\n答\n");
     let errors = errors(&fixture);
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors[1].contains("faq/a.md:4: id"), "{}", errors[1]);
+    assert!(errors[1].contains("faq/a.md:4:7: error: id"), "{}", errors[1]);
 }

@@ -1,10 +1,12 @@
 //! kefu's integration tests: one binary, one module per pipeline stage.
 
 mod analysis;
+mod check;
 mod cli;
 mod gaps;
 mod http;
 mod kb;
 mod ranking;
+mod reload;
 mod search;
 mod support;

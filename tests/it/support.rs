@@ -1,6 +1,10 @@
 //! Fixture knowledge bases copied into temp dirs, built and opened.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use kefu::index::{self, SearchIndex};
 use tempfile::TempDir;
@@ -125,4 +129,79 @@ impl Api {
         let (status, _, body) = self.send(request).await;
         (status, serde_json::from_str(&body).unwrap_or_else(|_| panic!("{uri}: not JSON: {body}")))
     }
+}
+
+/// The `kefu` binary with a clean environment.
+pub fn kefu() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kefu"));
+    command.env_remove("KEFU_KB").env_remove("KEFU_INDEX").env_remove("KEFU_DATA").env_remove("KEFU_ADDR");
+    command.env("KEFU_LOG", "info");
+    command
+}
+
+/// A `kefu serve` child killed on drop.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A blocking HTTP/1.1 GET; returns status and body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    (status, body)
+}
+
+/// Starts `kefu serve` on an ephemeral port; returns it and its address.
+pub fn serve(fixture: &Fixture) -> (Server, String) {
+    serve_with(fixture, &[])
+}
+
+/// Starts `kefu serve` with extra arguments.
+pub fn serve_with(fixture: &Fixture, extra: &[&str]) -> (Server, String) {
+    let mut child = kefu()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--kb")
+        .arg(fixture.kb())
+        .arg("--index")
+        .arg(fixture.index())
+        .arg("--data")
+        .arg(fixture.dir.path().join("data"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    // Wait for the log line that names the bound address (the port is ephemeral).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut lines = BufReader::new(stderr).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("kefu serving")) {
+            addr = Some(rest.split_whitespace().next().unwrap().to_string());
+            break;
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (server, addr.expect("server exited before listening"))
+}
+
+/// `GET /v1/status` as JSON.
+pub fn status(addr: &str) -> serde_json::Value {
+    let (code, body) = http_get(addr, "/v1/status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(body.trim()).unwrap()
 }
