@@ -22,6 +22,10 @@ pub const NEAR_QUESTION: f64 = 0.8;
 pub const NEAR_ANSWER: f64 = 0.9;
 /// Shorter answers are not compared: 「可以的。」 is everyone's answer.
 const MIN_ANSWER_CHARS: usize = 30;
+/// Sets indexed under one token. Templated text (the same answer for 500
+/// products) would otherwise make the search quadratic; past this many, a
+/// copywriter has been told about the template already.
+const MAX_POSTING: usize = 16;
 
 /// Runs every cross-entry check; `report(rel, finding)` receives problems
 /// with the file path relative to the knowledge base.
@@ -129,51 +133,97 @@ fn phrasings(parsed: &Parsed, report: &mut dyn FnMut(&str, Finding)) {
     let keys: Vec<String> = all.iter().map(|p| comparable(p.text)).collect();
     let entries = &parsed.entries;
     let describe = |p: &Phrasing| if p.similar { "相似问" } else { "标准问" };
-    let mut first: HashMap<&str, Vec<usize>> = HashMap::new();
+    // Earlier phrasings by comparable form, split by product so that a
+    // phrasing repeated for 500 products is compared only where scopes can
+    // overlap: with shop-wide ones, and with its own products' ones.
+    #[derive(Default)]
+    struct Seen<'a> {
+        wide: Vec<usize>,
+        by_product: HashMap<&'a str, Vec<usize>>,
+    }
+    let mut seen: HashMap<&str, Seen> = HashMap::new();
     let mut exact: HashSet<(usize, usize)> = HashSet::new();
     for (i, p) in all.iter().enumerate() {
         let key = keys[i].as_str();
         if key.is_empty() {
             continue;
         }
-        let earlier = first.entry(key).or_default();
-        for &j in earlier.iter() {
+        let b = &entries[p.entry];
+        let group = seen.entry(key).or_default();
+        let lists: Vec<&Vec<usize>> = if b.products.is_empty() {
+            std::iter::once(&group.wide).chain(group.by_product.values()).collect()
+        } else {
+            std::iter::once(&group.wide)
+                .chain(b.products.iter().filter_map(|product| group.by_product.get(product.as_str())))
+                .collect()
+        };
+        // The conflict to report: an earlier phrasing of another entry in an
+        // overlapping scope, preferring a real conflict over a special case.
+        let mut conflict: Option<(usize, bool)> = None;
+        let mut repeated: Option<usize> = None;
+        'scan: for list in lists {
+            for &j in list {
+                let q = &all[j];
+                if q.entry == p.entry {
+                    repeated.get_or_insert(j);
+                    continue;
+                }
+                let a = &entries[q.entry];
+                if !same_scope(a, b) {
+                    continue;
+                }
+                let error = !specialises(a, b);
+                if conflict.is_none_or(|(_, was_error)| error && !was_error) {
+                    conflict = Some((j, error));
+                }
+                if error {
+                    break 'scan;
+                }
+            }
+        }
+        if let Some(j) = repeated {
+            let (what, hint) = if all[j].similar {
+                ("another 相似问", "remove one of the two")
+            } else {
+                ("the 标准问", "remove it: the 标准问 is always searched")
+            };
+            report(
+                &b.source.path,
+                Finding::warning(p.line, p.col, format!("{} `{}` repeats {what}", describe(p), p.text)).hint(hint),
+            );
+        }
+        if let Some((j, error)) = conflict {
             let q = &all[j];
-            let (a, b) = (&entries[q.entry], &entries[p.entry]);
-            if q.entry == p.entry {
-                let (what, hint) = if q.similar {
-                    ("another 相似问", "remove one of the two")
-                } else {
-                    ("the 标准问", "remove it: the 标准问 is always searched")
-                };
-                report(
-                    &b.source.path,
-                    Finding::warning(p.line, p.col, format!("{} `{}` repeats {what}", describe(p), p.text)).hint(hint),
-                );
-                continue;
-            }
-            if !same_scope(a, b) || !exact.insert((q.entry, p.entry)) {
-                continue;
-            }
+            let a = &entries[q.entry];
+            exact.insert((q.entry, p.entry));
             let place = format!("`{}` ({}:{})", a.id, a.source.path, q.line);
             let message = format!("{} `{}` is also the {} of {place}", describe(p), p.text, describe(q));
-            let finding = if specialises(a, b) {
-                Finding::warning(p.line, p.col, format!("{message}; where both apply, both are answers"))
-                    .hint("fine if one is the special case of the other; otherwise keep the phrasing under one entry")
-            } else {
+            let finding = if error {
                 Finding::error(p.line, p.col, message).hint(
                     "keep each phrasing under one entry, or limit the entries to different products, platforms or times",
                 )
+            } else {
+                Finding::warning(p.line, p.col, format!("{message}; where both apply, both are answers"))
+                    .hint("fine if one is the special case of the other; otherwise keep the phrasing under one entry")
             };
             report(&b.source.path, finding);
         }
-        earlier.push(i);
+        if b.products.is_empty() {
+            group.wide.push(i);
+        } else {
+            for product in &b.products {
+                group.by_product.entry(product.as_str()).or_default().push(i);
+            }
+        }
     }
 
     // Near-duplicates: pairs of entries whose phrasings almost match.
     let sets: Vec<Vec<u32>> = Vocabulary::bigram_sets(keys.iter().map(String::as_str));
     let mut reported: HashSet<(usize, usize)> = exact;
-    for (i, j, similarity) in similar_pairs(&sets, NEAR_QUESTION) {
+    let near = similar_pairs(&sets, NEAR_QUESTION, |i, j| {
+        all[i].entry != all[j].entry && same_scope(&entries[all[i].entry], &entries[all[j].entry])
+    });
+    for (i, j, similarity) in near {
         let (p, q) = if i > j { (&all[i], &all[j]) } else { (&all[j], &all[i]) };
         let (a, b) = (&entries[q.entry], &entries[p.entry]);
         let pair = (q.entry.min(p.entry), q.entry.max(p.entry));
@@ -210,7 +260,9 @@ fn near_answers(parsed: &Parsed, report: &mut dyn FnMut(&str, Finding)) {
         .collect();
     let keys: Vec<String> = candidates.iter().map(|&i| comparable(&parsed.entries[i].answer_text)).collect();
     let sets = Vocabulary::bigram_sets(keys.iter().map(String::as_str));
-    let mut pairs = similar_pairs(&sets, NEAR_ANSWER);
+    let entries = &parsed.entries;
+    let mut pairs =
+        similar_pairs(&sets, NEAR_ANSWER, |i, j| same_scope(&entries[candidates[i]], &entries[candidates[j]]));
     pairs.sort_by_key(|&(i, j, _)| (i.max(j), i.min(j)));
     let mut reported = HashSet::new();
     for (i, j, similarity) in pairs {
@@ -268,43 +320,56 @@ impl Vocabulary {
 
 /// Pairs of sets with Jaccard similarity ≥ `threshold`, found by prefix
 /// filtering: ordered by rarity, two sets that alike must share one of the
-/// first `|s| - ⌈t·|s|⌉ + 1` tokens of each, so only those are indexed. Exact,
-/// and fast enough to run on every reload of a 100k-entry knowledge base.
-fn similar_pairs(sets: &[Vec<u32>], threshold: f64) -> Vec<(usize, usize, f64)> {
-    let mut frequency: HashMap<u32, u32> = HashMap::new();
-    for set in sets {
-        for &token in set {
-            *frequency.entry(token).or_default() += 1;
-        }
+/// first `|s| - ⌈t·|s|⌉ + 1` tokens of each, so only those are indexed. Exact
+/// up to [`MAX_POSTING`] sets per token, which bounds the work on templated
+/// text, so that it runs on every reload of a 100k-entry knowledge base.
+fn similar_pairs(
+    sets: &[Vec<u32>],
+    threshold: f64,
+    eligible: impl Fn(usize, usize) -> bool,
+) -> Vec<(usize, usize, f64)> {
+    // Token ids are dense (see `Vocabulary`), so plain vectors index them.
+    let tokens = sets.iter().flatten().max().map_or(0, |&t| t as usize + 1);
+    let mut frequency = vec![0u32; tokens];
+    for &token in sets.iter().flatten() {
+        frequency[token as usize] += 1;
     }
-    let mut by_rarity: Vec<Vec<u32>> = sets.to_vec();
-    for set in &mut by_rarity {
-        set.sort_unstable_by_key(|t| (frequency[t], *t));
-    }
-    let mut postings: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut postings: Vec<Vec<u32>> = vec![Vec::new(); tokens];
+    // `stamp[j] == i + 1`: set j was already a candidate of set i.
+    let mut stamp = vec![0u32; sets.len()];
     let mut pairs = Vec::new();
-    let mut seen: HashSet<usize> = HashSet::new();
-    for (i, set) in by_rarity.iter().enumerate() {
+    let mut by_rarity: Vec<u32> = Vec::new();
+    for (i, set) in sets.iter().enumerate() {
         if set.is_empty() {
             continue;
         }
-        let prefix = set.len() - (threshold * set.len() as f64).ceil() as usize + 1;
-        seen.clear();
-        for token in &set[..prefix.min(set.len())] {
-            if let Some(list) = postings.get(token) {
-                for &j in list {
-                    if !seen.insert(j) {
-                        continue;
-                    }
-                    let similarity = jaccard(&sets[i], &sets[j]);
-                    if similarity >= threshold {
-                        pairs.push((i, j, similarity));
-                    }
+        by_rarity.clear();
+        by_rarity.extend_from_slice(set);
+        by_rarity.sort_unstable_by_key(|&t| (frequency[t as usize], t));
+        let prefix = (set.len() - (threshold * set.len() as f64).ceil() as usize + 1).min(set.len());
+        for &token in &by_rarity[..prefix] {
+            for &j in &postings[token as usize] {
+                let j = j as usize;
+                if stamp[j] == i as u32 + 1 {
+                    continue;
+                }
+                stamp[j] = i as u32 + 1;
+                // Sets that alike have sizes within the threshold of each other.
+                let (small, large) = (set.len().min(sets[j].len()), set.len().max(sets[j].len()));
+                if (small as f64) < threshold * large as f64 || !eligible(i, j) {
+                    continue;
+                }
+                let similarity = jaccard(set, &sets[j]);
+                if similarity >= threshold {
+                    pairs.push((i, j, similarity));
                 }
             }
         }
-        for token in &set[..prefix.min(set.len())] {
-            postings.entry(*token).or_default().push(i);
+        for &token in &by_rarity[..prefix] {
+            let list = &mut postings[token as usize];
+            if list.len() < MAX_POSTING {
+                list.push(i as u32);
+            }
         }
     }
     pairs
@@ -454,7 +519,8 @@ mod tests {
         let texts = ["这款靴子偏大还是偏小", "这款靴子偏大还是偏小呢", "能开发票吗", "能开专票吗", "靴子偏大吗"];
         let keys: Vec<String> = texts.iter().map(|t| comparable(t)).collect();
         let sets = Vocabulary::bigram_sets(keys.iter().map(String::as_str));
-        let found: Vec<(usize, usize)> = similar_pairs(&sets, NEAR_QUESTION).iter().map(|p| (p.0, p.1)).collect();
+        let found: Vec<(usize, usize)> =
+            similar_pairs(&sets, NEAR_QUESTION, |_, _| true).iter().map(|p| (p.0, p.1)).collect();
         let mut brute = Vec::new();
         for i in 0..sets.len() {
             for j in 0..i {
