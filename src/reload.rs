@@ -306,7 +306,11 @@ impl Reloader {
                     debounce_loop(&reloader, &rx, &stop_rx);
                 }
             })
+            .map_err(|err| tracing::error!("cannot start watching kb/ ({err}); POST /v1/admin/reload still reloads"))
             .ok();
+        if thread.is_none() {
+            self.state().watching = "off";
+        }
         drop(tx);
         Watch { _watcher: watcher, stop: Some(stop_tx), thread }
     }
