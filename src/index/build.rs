@@ -7,10 +7,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tantivy::{Index, TantivyDocument};
 
+use super::forward::ForwardBuilder;
 use super::schema::{self, Fields, ANY};
-use super::{io_err, IndexError, Manifest, ANALYSIS, CURRENT, ENTRIES, FORMAT_VERSION, MANIFEST};
+use super::{io_err, IndexError, Manifest, ANALYSIS, CURRENT, ENTRIES, FORMAT_VERSION, FORWARD, MANIFEST};
 use crate::analysis::tokenizer::pre_tokenized;
-use crate::analysis::{AnalysisConfig, Analyzer, Stream};
+use crate::analysis::{Analysis, AnalysisConfig, Analyzer, Stream};
 use crate::kb::KnowledgeBase;
 use crate::model::Entry;
 
@@ -87,11 +88,14 @@ fn write_generation(
     let mut writer = index.writer_with_num_threads::<TantivyDocument>(threads, WRITER_MEMORY)?;
     let total = kb.entries.len();
     let mut phrasings = 0;
+    let mut forward = ForwardBuilder::default();
     for (ord, entry) in kb.entries.iter().enumerate() {
-        for doc in entry_documents(&analyzer, &fields, ord as u64, entry) {
+        let analyses: Vec<Analysis> = entry.phrasings().map(|p| analyzer.analyze(p)).collect();
+        for doc in entry_documents(&analyzer, &fields, ord as u64, entry, &analyses) {
             writer.add_document(doc)?;
         }
-        phrasings += entry.phrasings().count();
+        forward.add_entry(&analyses);
+        phrasings += analyses.len();
         if ord % 256 == 0 || ord + 1 == total {
             progress(ord + 1, total);
         }
@@ -99,6 +103,7 @@ fn write_generation(
     writer.commit()?;
     writer.wait_merging_threads()?;
 
+    forward.write(&dir.join(FORWARD))?;
     write_json(&dir.join(ENTRIES), &kb.entries)?;
     write_json(&dir.join(ANALYSIS), &config)?;
     let manifest = Manifest {
@@ -117,7 +122,13 @@ fn write_generation(
 }
 
 /// The documents of one entry: one per phrasing, one for the body.
-fn entry_documents(analyzer: &Analyzer, fields: &Fields, ord: u64, entry: &Entry) -> Vec<TantivyDocument> {
+fn entry_documents(
+    analyzer: &Analyzer,
+    fields: &Fields,
+    ord: u64,
+    entry: &Entry,
+    analyses: &[Analysis],
+) -> Vec<TantivyDocument> {
     let filters = |doc: &mut TantivyDocument| {
         doc.add_u64(fields.ord, ord);
         if entry.products.is_empty() {
@@ -137,14 +148,13 @@ fn entry_documents(analyzer: &Analyzer, fields: &Fields, ord: u64, entry: &Entry
         doc.add_i64(fields.valid_to, entry.valid_to.map_or(i64::MAX, |t| t.as_millisecond()));
     };
     let mut docs = Vec::new();
-    for (i, phrasing) in entry.phrasings().enumerate() {
-        let analysis = analyzer.analyze(phrasing);
+    for (i, (phrasing, analysis)) in entry.phrasings().zip(analyses).enumerate() {
         let mut doc = TantivyDocument::default();
         filters(&mut doc);
         doc.add_u64(fields.phrasing, i as u64);
-        doc.add_pre_tokenized_text(fields.q_words, pre_tokenized(phrasing, &analysis, Stream::Words));
-        doc.add_pre_tokenized_text(fields.q_bigrams, pre_tokenized(phrasing, &analysis, Stream::Bigrams));
-        doc.add_pre_tokenized_text(fields.q_chars, pre_tokenized(phrasing, &analysis, Stream::Chars));
+        doc.add_pre_tokenized_text(fields.q_words, pre_tokenized(phrasing, analysis, Stream::Words));
+        doc.add_pre_tokenized_text(fields.q_bigrams, pre_tokenized(phrasing, analysis, Stream::Bigrams));
+        doc.add_pre_tokenized_text(fields.q_chars, pre_tokenized(phrasing, analysis, Stream::Chars));
         docs.push(doc);
     }
     let mut body = TantivyDocument::default();

@@ -11,6 +11,7 @@
 //! leaves the last good one in place.
 
 mod build;
+pub(crate) mod forward;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -23,15 +24,18 @@ use tantivy::{Index, IndexReader, ReloadPolicy};
 use crate::analysis::{AnalysisConfig, AnalysisError, Analyzer};
 use crate::kb::{self, KbError};
 use crate::model::Entry;
+use crate::search::collect::{Bounds, DocTable, Scopes};
 pub use build::{build, BuildReport};
+use forward::Forward;
 pub use schema::Fields;
 
 /// Bumped whenever the schema or analysis changes in a way that needs a rebuild.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";
 const ENTRIES: &str = "entries.json";
 const ANALYSIS: &str = "analysis.json";
+const FORWARD: &str = "forward.bin";
 
 /// Why an index could not be built or opened.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,14 @@ pub struct SearchIndex {
     pub(crate) analyzer: Arc<Analyzer>,
     entries: Vec<Entry>,
     by_id: HashMap<String, usize>,
+    /// Doc id → entry and phrasing, per segment (read once, see `search::collect`).
+    pub(crate) docs: DocTable,
+    /// Each entry's filter fields, packed for the search collector.
+    pub(crate) scopes: Scopes,
+    /// Each term's highest score, learnt as searches use it.
+    pub(crate) bounds: Bounds,
+    /// Each phrasing's terms, for scoring candidates.
+    pub(crate) forward: Forward,
     pub manifest: Manifest,
     /// Generation folder name, reported as the index revision.
     pub revision: String,
@@ -125,7 +137,22 @@ impl SearchIndex {
         let fields = Fields::resolve(&index.schema())?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let by_id = entries.iter().enumerate().map(|(i, e)| (e.id.clone(), i)).collect();
-        Ok(SearchIndex { reader, fields, analyzer, entries, by_id, manifest, revision: name.to_string() })
+        let forward = Forward::read(&dir.join(FORWARD))?;
+        let docs = DocTable::load(&reader.searcher(), &forward, [fields.q_words, fields.q_bigrams, fields.q_chars])?;
+        let scopes = Scopes::new(&entries);
+        Ok(SearchIndex {
+            reader,
+            fields,
+            analyzer,
+            entries,
+            by_id,
+            docs,
+            scopes,
+            bounds: Bounds::default(),
+            forward,
+            manifest,
+            revision: name.to_string(),
+        })
     }
 
     pub fn entries(&self) -> &[Entry] {

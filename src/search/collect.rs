@@ -1,0 +1,786 @@
+//! Top-k retrieval: a weighted OR of terms, evaluated with MaxScore, with
+//! kefu's filters applied while documents are visited.
+//!
+//! Why not tantivy's collectors: Chinese questions are full of characters
+//! such as 吗, 的, 么, 怎 that occur in most phrasings, and a buyer's chatty
+//! message brings thirty of them. tantivy scores a union of terms either
+//! exhaustively (every posting of every term: on a 100k-entry knowledge base
+//! that was 5 ms of a 6 ms search) or with block-max WAND, which re-sorts all
+//! its cursors at every step and was slower still with 40–80 terms. Filters
+//! written as `Must` clauses make it an intersection, always exhaustive.
+//!
+//! MaxScore (Turtle & Flood, 1995) suits many terms of very unequal weight:
+//! terms are ordered by their score bound, and once the k-th best score so
+//! far exceeds the summed bounds of the weakest terms, those terms can no
+//! longer bring a document into the top k on their own. They stop producing
+//! candidates and are only looked up (`seek`) for documents the rarer terms
+//! found, and only while the document can still make the top k. The result
+//! is exactly the top k of the full sum.
+//!
+//! Filters are checked before a candidate is scored, against per-entry
+//! [`Scope`]s packed in memory, so a filtered search prunes just as well and
+//! the threshold is the k-th best *passing* score. The same lookup maps
+//! tantivy's document to kefu's entry ordinal and phrasing through
+//! [`DocTable`], read once per index generation, rather than opening
+//! fast-field columns on every search.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tantivy::index::SegmentId;
+use tantivy::query::{Bm25Weight, BooleanQuery, BoostQuery, EnableScoring, Occur, Query, Scorer, TermQuery, Weight};
+use tantivy::schema::Field;
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, TantivyError, Term, TERMINATED};
+
+use crate::analysis::Stream;
+use crate::index::forward::{stream_tag, Forward};
+use crate::model::{Audience, Entry, Platform};
+
+/// Which entry and phrasing a tantivy document holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DocRef {
+    /// Ordinal of the entry in the generation's entry list.
+    pub ord: u32,
+    /// Phrasing number within the entry (0 = 标准问; body documents say 0).
+    pub phrasing: u32,
+}
+
+/// Everything scoring a candidate needs of its document, in one place: the
+/// MaxScore loop visits candidates far apart in the index, so each separate
+/// table it reads costs a cache miss (about 100 ns) per candidate.
+#[derive(Debug, Clone, Copy)]
+struct DocInfo {
+    ord: u32,
+    /// The phrasing's terms in the forward index (`len` 0 for body documents).
+    start: u32,
+    len: u16,
+    phrasing: u16,
+    /// tantivy's fieldnorm ids of the words, bigrams and chars fields.
+    norms: [u8; 3],
+}
+
+impl DocInfo {
+    fn doc_ref(&self) -> DocRef {
+        DocRef { ord: self.ord, phrasing: u32::from(self.phrasing) }
+    }
+}
+
+/// Doc id → [`DocInfo`] for every segment of one generation. A generation is
+/// never written after it is built, so the table is read once at open time.
+#[derive(Debug, Default)]
+pub(crate) struct DocTable {
+    segments: HashMap<SegmentId, Arc<[DocInfo]>>,
+}
+
+impl DocTable {
+    /// Reads the entry ordinals and phrasing numbers (fast fields) and the
+    /// phrasing fields' norms of every document; `norm_fields` are the words,
+    /// bigrams and chars fields, in that order.
+    pub fn load(searcher: &Searcher, forward: &Forward, norm_fields: [Field; 3]) -> tantivy::Result<DocTable> {
+        let mut segments = HashMap::new();
+        for reader in searcher.segment_readers() {
+            let fast = reader.fast_fields();
+            let ord = fast.u64("ord")?;
+            let phrasing = fast.u64("phrasing")?;
+            let mut norms = Vec::with_capacity(3);
+            for field in norm_fields {
+                norms.push(reader.get_fieldnorms_reader(field)?);
+            }
+            let table: Vec<DocInfo> = (0..reader.max_doc())
+                .map(|doc| {
+                    let ord = ord.first(doc).map_or(u32::MAX, |v| u32::try_from(v).unwrap_or(u32::MAX));
+                    let number = phrasing.first(doc);
+                    let phrasing = number.map_or(0, |v| u16::try_from(v).unwrap_or(u16::MAX));
+                    // Only phrasing documents have a `phrasing` value and a row.
+                    let row = number.and_then(|p| forward.row(ord, u32::from(phrasing)).filter(|_| p < 65_536));
+                    let (start, len) = row.unwrap_or((0, 0));
+                    DocInfo {
+                        ord,
+                        start,
+                        len: u16::try_from(len).unwrap_or(u16::MAX),
+                        phrasing,
+                        norms: [norms[0].fieldnorm_id(doc), norms[1].fieldnorm_id(doc), norms[2].fieldnorm_id(doc)],
+                    }
+                })
+                .collect();
+            segments.insert(reader.segment_id(), Arc::from(table));
+        }
+        Ok(DocTable { segments })
+    }
+
+    /// Documents in all segments.
+    pub fn documents(&self) -> usize {
+        self.segments.values().map(|s| s.len()).sum()
+    }
+
+    fn segment(&self, reader: &SegmentReader) -> tantivy::Result<Arc<[DocInfo]>> {
+        self.segments.get(&reader.segment_id()).cloned().ok_or_else(|| {
+            TantivyError::InternalError(format!("segment {} is not in the document table", reader.segment_id()))
+        })
+    }
+}
+
+/// What the filters need of one entry, packed for the collector's callback.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    /// Product numbers (see [`Scopes::product`]); empty = every product.
+    products: Box<[u32]>,
+    /// Bit per [`Platform`]; 0 = every platform.
+    platforms: u8,
+    public: bool,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+/// Every entry's [`Scope`], by ordinal, and the product numbering.
+#[derive(Debug, Default)]
+pub(crate) struct Scopes {
+    scopes: Arc<[Scope]>,
+    products: HashMap<String, u32>,
+}
+
+fn platform_bit(platform: Platform) -> u8 {
+    1 << Platform::ALL.iter().position(|p| *p == platform).unwrap_or(0)
+}
+
+impl Scopes {
+    pub fn new(entries: &[Entry]) -> Scopes {
+        let mut products: HashMap<String, u32> = HashMap::new();
+        let scopes = entries
+            .iter()
+            .map(|entry| {
+                let ids = entry
+                    .products
+                    .iter()
+                    .map(|p| {
+                        let next = products.len() as u32;
+                        *products.entry(p.clone()).or_insert(next)
+                    })
+                    .collect();
+                Scope {
+                    products: ids,
+                    platforms: entry.platforms.iter().fold(0, |bits, p| bits | platform_bit(*p)),
+                    public: entry.audience == Audience::Public,
+                    from_ms: entry.valid_from.map_or(i64::MIN, |t| t.as_millisecond()),
+                    to_ms: entry.valid_to.map_or(i64::MAX, |t| t.as_millisecond()),
+                }
+            })
+            .collect::<Vec<Scope>>();
+        Scopes { scopes: Arc::from(scopes), products }
+    }
+
+    /// The filter for one search. `at_ms` is `None` when no entry is
+    /// time-limited, so that the common case skips the clock entirely.
+    pub fn filter(
+        &self,
+        product: Option<&str>,
+        platform: Option<Platform>,
+        public_only: bool,
+        at_ms: Option<i64>,
+    ) -> Filter {
+        Filter {
+            product: match product {
+                None => ProductFilter::Any,
+                // A product no entry names: only shop-wide entries apply.
+                Some(p) => self.products.get(p).map_or(ProductFilter::ShopWide, |&id| ProductFilter::Only(id)),
+            },
+            platform: platform.map(platform_bit),
+            public_only,
+            at_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProductFilter {
+    Any,
+    Only(u32),
+    ShopWide,
+}
+
+/// One search's product, platform, audience and time restrictions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Filter {
+    product: ProductFilter,
+    platform: Option<u8>,
+    public_only: bool,
+    at_ms: Option<i64>,
+}
+
+impl Filter {
+    /// Whether the filter lets every entry through (nothing to check).
+    fn is_open(&self) -> bool {
+        self.product == ProductFilter::Any && self.platform.is_none() && !self.public_only && self.at_ms.is_none()
+    }
+
+    #[inline]
+    pub fn accepts(&self, scope: &Scope) -> bool {
+        let product = match self.product {
+            ProductFilter::Any => true,
+            ProductFilter::Only(id) => scope.products.is_empty() || scope.products.contains(&id),
+            ProductFilter::ShopWide => scope.products.is_empty(),
+        };
+        product
+            && self.platform.is_none_or(|bit| scope.platforms == 0 || scope.platforms & bit != 0)
+            && (!self.public_only || scope.public)
+            && self.at_ms.is_none_or(|now| scope.from_ms <= now && now < scope.to_ms)
+    }
+}
+
+/// One weighted term of a query: BM25 of `term`, multiplied by `boost`.
+#[derive(Debug, Clone)]
+pub(crate) struct WeightedTerm {
+    pub term: Term,
+    /// The analysis stream the term came from (to find it in the forward index).
+    pub stream: Stream,
+    pub text: String,
+    pub boost: Score,
+}
+
+/// Most terms whose bound [`Bounds`] remembers; beyond it, bounds of new
+/// terms are computed for each search and not kept (a flood of random
+/// queries must not grow memory without limit).
+const MAX_BOUNDS: usize = 1 << 20;
+
+/// Each term's highest BM25 score over all documents (boost 1), computed
+/// the first time a search uses the term and kept for the generation.
+///
+/// MaxScore prunes only as well as its bounds are tight. tantivy's own
+/// bound, idf·(k1 + 1), assumes an unbounded term frequency; a phrasing
+/// holds a character once or twice, so the real maximum is 40–60% of that,
+/// and with thirty common characters in a chatty message the loose bounds
+/// kept nearly every term essential. The exact maximum costs one pass over
+/// the term's postings, once; a knowledge base's vocabulary is small
+/// (thousands of characters, tens of thousands of words and bigrams).
+#[derive(Debug, Default)]
+pub(crate) struct Bounds {
+    known: RwLock<HashMap<Term, Score>>,
+}
+
+impl Bounds {
+    fn get(&self, searcher: &Searcher, weight: &dyn Weight, term: &Term) -> tantivy::Result<Score> {
+        if let Some(bound) = self.known.read().unwrap_or_else(|e| e.into_inner()).get(term) {
+            return Ok(*bound);
+        }
+        let mut bound: Score = 0.0;
+        for reader in searcher.segment_readers() {
+            let mut scorer = weight.scorer(reader, 1.0)?;
+            while scorer.doc() != TERMINATED {
+                bound = bound.max(scorer.score());
+                scorer.advance();
+            }
+        }
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if known.len() < MAX_BOUNDS {
+            known.insert(term.clone(), bound);
+        }
+        Ok(bound)
+    }
+}
+
+/// The best phrasing (or body) of each entry kept so far: at most `k`
+/// entries, one document each, so the threshold is the k-th best *entry*.
+struct TopEntries {
+    k: usize,
+    /// Best first.
+    kept: Vec<(Score, DocRef)>,
+}
+
+impl TopEntries {
+    fn new(k: usize) -> Self {
+        TopEntries { k: k.max(1), kept: Vec::with_capacity(k.max(1) + 1) }
+    }
+
+    /// The score a document must beat to change the kept set.
+    fn threshold(&self) -> Score {
+        if self.kept.len() < self.k {
+            Score::MIN
+        } else {
+            self.kept.last().map_or(Score::MIN, |worst| worst.0)
+        }
+    }
+
+    fn offer(&mut self, score: Score, doc: DocRef) {
+        // Better: higher score, then lower ordinal, then lower phrasing.
+        let before = |a: &(Score, DocRef), b: &(Score, DocRef)| {
+            b.0.total_cmp(&a.0).then(a.1.ord.cmp(&b.1.ord)).then(a.1.phrasing.cmp(&b.1.phrasing))
+        };
+        let candidate = (score, doc);
+        if let Some(i) = self.kept.iter().position(|kept| kept.1.ord == doc.ord) {
+            if before(&candidate, &self.kept[i]) != Ordering::Less {
+                return;
+            }
+            self.kept.remove(i);
+        } else if self.kept.len() >= self.k {
+            match self.kept.last() {
+                Some(worst) if before(&candidate, worst) == Ordering::Less => {
+                    self.kept.pop();
+                }
+                _ => return,
+            }
+        }
+        let at = self.kept.partition_point(|kept| before(kept, &candidate) == Ordering::Less);
+        self.kept.insert(at, candidate);
+    }
+}
+
+/// A term's postings in one segment and the most it can add to a score.
+struct Cursor {
+    scorer: Box<dyn Scorer>,
+    bound: Score,
+}
+
+/// What a search knows of one of its terms.
+struct QueryTerm {
+    weight: Box<dyn Weight>,
+    boost: Score,
+    /// The most this term adds to any document's score.
+    bound: Score,
+    /// Its BM25 weight, boosted, for scoring from the forward index.
+    bm25: Bm25Weight,
+    /// Its stream's tag (see `index::forward`), which picks the fieldnorm.
+    stream: usize,
+}
+
+/// Scores a candidate phrasing from its own terms (see `index::forward`).
+struct ForwardScorer<'a> {
+    forward: &'a Forward,
+    /// Open addressing: slot → (term id, index into the query's terms).
+    slots: Vec<(u32, u32)>,
+    shift: u32,
+    terms: &'a [QueryTerm],
+}
+
+const EMPTY_SLOT: u32 = u32::MAX;
+
+impl<'a> ForwardScorer<'a> {
+    fn new(forward: &'a Forward, ids: &[(u32, usize)], terms: &'a [QueryTerm]) -> Self {
+        // At most a quarter full, so that a miss (most of a phrasing's
+        // terms are not in the query) usually ends at the first slot.
+        let bits = (ids.len().max(1) * 4).next_power_of_two().trailing_zeros().max(4);
+        let mut scorer = ForwardScorer { forward, slots: vec![(EMPTY_SLOT, 0); 1 << bits], shift: 32 - bits, terms };
+        for &(id, term) in ids {
+            let mut slot = scorer.slot(id);
+            while scorer.slots[slot].0 != EMPTY_SLOT {
+                slot = (slot + 1) & (scorer.slots.len() - 1);
+            }
+            scorer.slots[slot] = (id, term as u32);
+        }
+        scorer
+    }
+
+    #[inline]
+    fn slot(&self, id: u32) -> usize {
+        (id.wrapping_mul(0x9E37_79B1) >> self.shift) as usize
+    }
+
+    #[inline]
+    fn find(&self, id: u32) -> Option<usize> {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.slot(id);
+        loop {
+            let (key, term) = self.slots[slot];
+            if key == id {
+                return Some(term as usize);
+            }
+            if key == EMPTY_SLOT {
+                return None;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// Touches the first term of each row so that the rows' cache misses
+    /// overlap before [`ForwardScorer::score`] needs them.
+    fn prefetch(&self, infos: &[&DocInfo]) {
+        let mut sum = 0u32;
+        for info in infos {
+            sum = sum
+                .wrapping_add(self.forward.terms(info.start, u32::from(info.len.min(1))).first().copied().unwrap_or(0));
+        }
+        std::hint::black_box(sum);
+    }
+
+    fn score(&self, info: &DocInfo) -> Score {
+        let mut score = 0.0;
+        for &packed in self.forward.terms(info.start, u32::from(info.len)) {
+            if let Some(term) = self.find(packed >> 8) {
+                let term = &self.terms[term];
+                score += term.bm25.score(info.norms[term.stream], packed & 0xff);
+            }
+        }
+        score
+    }
+}
+
+/// The `k` best entries for the sum of `terms`' weighted BM25 scores, each
+/// with its best document, among the entries `filter` accepts; best first.
+/// Documents matching no term are never returned.
+///
+/// With `forward`, candidates are scored from their own terms; without, by
+/// seeking each term's postings to them (the body query: answers are long,
+/// and their terms are not kept).
+pub(crate) struct TopK<'a> {
+    pub searcher: &'a Searcher,
+    pub docs: &'a DocTable,
+    pub scopes: &'a Scopes,
+    pub bounds: &'a Bounds,
+    pub forward: Option<&'a Forward>,
+    pub filter: Filter,
+    pub k: usize,
+    /// See [`Ranking::candidate_postings`](super::Ranking::candidate_postings).
+    pub budget: usize,
+}
+
+impl TopK<'_> {
+    pub fn run(&self, terms: &[WeightedTerm]) -> tantivy::Result<Vec<(Score, DocRef)>> {
+        if self.budget == usize::MAX {
+            return self.exhaustive(terms);
+        }
+        let searcher = self.searcher;
+        let scoring = EnableScoring::enabled_from_searcher(searcher);
+        let mut query: Vec<QueryTerm> = Vec::with_capacity(terms.len());
+        let mut ids: Vec<(u32, usize)> = Vec::new();
+        for t in terms.iter().filter(|t| t.boost > 0.0) {
+            let weight = TermQuery::new(t.term.clone(), IndexRecordOption::WithFreqs).weight(scoring)?;
+            let bound = self.bounds.get(searcher, weight.as_ref(), &t.term)? * t.boost;
+            if bound <= 0.0 {
+                continue;
+            }
+            if let Some(id) = self.forward.and_then(|f| f.term_id(t.stream, &t.text)) {
+                ids.push((id, query.len()));
+            }
+            let bm25 = Bm25Weight::for_terms(searcher, std::slice::from_ref(&t.term))?.boost_by(t.boost);
+            query.push(QueryTerm { weight, boost: t.boost, bound, bm25, stream: usize::from(stream_tag(t.stream)) });
+        }
+        let rescorer = self.forward.map(|forward| ForwardScorer::new(forward, &ids, &query));
+        let mut top = TopEntries::new(self.k);
+        let open = self.filter.is_open();
+        let total_docs = searcher.num_docs().max(1);
+        for reader in searcher.segment_readers() {
+            let table = self.docs.segment(reader)?;
+            // The segment's share of the candidate budget.
+            let share = (self.budget as u64).saturating_mul(u64::from(reader.num_docs())) / total_docs;
+            let mut cursors = Vec::with_capacity(query.len());
+            for term in &query {
+                let scorer = term.weight.scorer(reader, term.boost)?;
+                if scorer.doc() != TERMINATED {
+                    cursors.push(Cursor { scorer, bound: term.bound });
+                }
+            }
+
+            let alive = reader.alive_bitset();
+            let accept = |doc: DocId| {
+                if alive.is_some_and(|a| a.is_deleted(doc)) {
+                    return None;
+                }
+                let info = table.get(doc as usize)?;
+                let passes = open || self.scopes.scopes.get(info.ord as usize).is_some_and(|s| self.filter.accepts(s));
+                passes.then_some(info)
+            };
+            match &rescorer {
+                Some(rescorer) => max_score_forward(&mut cursors, &mut top, share.max(1), accept, rescorer),
+                None => max_score_seek(&mut cursors, &mut top, share.max(1), accept),
+            }
+        }
+        Ok(top.kept)
+    }
+}
+
+impl TopK<'_> {
+    /// Scores every document that matches any term, with tantivy's union
+    /// (which walks the postings in windows and is the fastest way to visit
+    /// them all); the filter and the per-entry top k apply to each.
+    fn exhaustive(&self, terms: &[WeightedTerm]) -> tantivy::Result<Vec<(Score, DocRef)>> {
+        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .iter()
+            .filter(|t| t.boost > 0.0)
+            .map(|t| {
+                let term: Box<dyn Query> = Box::new(TermQuery::new(t.term.clone(), IndexRecordOption::WithFreqs));
+                (Occur::Should, Box::new(BoostQuery::new(term, t.boost)) as Box<dyn Query>)
+            })
+            .collect();
+        let mut top = TopEntries::new(self.k);
+        if clauses.is_empty() {
+            return Ok(top.kept);
+        }
+        let weight = BooleanQuery::new(clauses).weight(EnableScoring::enabled_from_searcher(self.searcher))?;
+        let open = self.filter.is_open();
+        for reader in self.searcher.segment_readers() {
+            let table = self.docs.segment(reader)?;
+            let alive = reader.alive_bitset();
+            let mut threshold = top.threshold();
+            weight.for_each(reader, &mut |doc, score| {
+                if score <= threshold || alive.is_some_and(|a| a.is_deleted(doc)) {
+                    return;
+                }
+                let Some(info) = table.get(doc as usize) else { return };
+                if open || self.scopes.scopes.get(info.ord as usize).is_some_and(|s| self.filter.accepts(s)) {
+                    top.offer(score, info.doc_ref());
+                    threshold = top.threshold();
+                }
+            })?;
+        }
+        Ok(top.kept)
+    }
+}
+
+/// How many candidates the forward path gathers before scoring them: their
+/// table reads are independent, so the processor overlaps the cache misses
+/// (about 100 ns each) instead of paying them one after another. The
+/// threshold lags by at most one batch, which costs a little extra scoring
+/// and never changes the result.
+const BATCH: usize = 32;
+
+/// The MaxScore plan of one segment: cursors ordered commonest first,
+/// `reach[i]` the most terms 0..=i can add together, and the first
+/// candidate-producing term.
+///
+/// Terms before `essential` do not produce candidates: the budget leaves
+/// the commonest out, and once the threshold passes their summed bounds
+/// they could not lift a document into the top k on their own anyway.
+fn plan(cursors: &mut [Cursor], budget: u64, threshold: Score) -> (Vec<Score>, usize) {
+    // Commonest first: those are the terms that cost most to walk and that
+    // say least about which phrasing is meant.
+    cursors.sort_by(|a, b| b.scorer.size_hint().cmp(&a.scorer.size_hint()).then(a.bound.total_cmp(&b.bound)));
+    let reach: Vec<Score> = cursors
+        .iter()
+        .scan(0.0, |sum, c| {
+            *sum += c.bound;
+            Some(*sum)
+        })
+        .collect();
+    let mut essential = cursors.len() - 1;
+    let mut cost = u64::from(cursors[essential].scorer.size_hint());
+    while essential > 0 {
+        let next = cost + u64::from(cursors[essential - 1].scorer.size_hint());
+        if next > budget {
+            break;
+        }
+        cost = next;
+        essential -= 1;
+    }
+    while essential < cursors.len() && reach[essential] <= threshold {
+        essential += 1;
+    }
+    (reach, essential)
+}
+
+fn reach_below(reach: &[Score], essential: usize) -> Score {
+    if essential == 0 {
+        0.0
+    } else {
+        reach[essential - 1]
+    }
+}
+
+/// The next document any candidate-producing term matches, and the sum of
+/// the bounds of the terms that match it; the cursors move past it.
+fn next_candidate(cursors: &mut [Cursor]) -> Option<(DocId, Score)> {
+    let doc = cursors.iter().map(|c| c.scorer.doc()).min().unwrap_or(TERMINATED);
+    if doc == TERMINATED {
+        return None;
+    }
+    let mut upper: Score = 0.0;
+    for cursor in cursors.iter_mut() {
+        if cursor.scorer.doc() == doc {
+            upper += cursor.bound;
+            cursor.scorer.advance();
+        }
+    }
+    Some((doc, upper))
+}
+
+/// MaxScore over one segment's cursors, scoring candidates from the forward
+/// index in batches. `accept` maps a document to its [`DocInfo`], or `None`
+/// when it is filtered out. Only the strongest terms whose postings fit in
+/// `budget` (and always the strongest one) produce candidates from the
+/// start; see `Ranking::candidate_postings`.
+fn max_score_forward<'i>(
+    cursors: &mut [Cursor],
+    top: &mut TopEntries,
+    budget: u64,
+    accept: impl Fn(DocId) -> Option<&'i DocInfo>,
+    rescorer: &ForwardScorer<'_>,
+) {
+    if cursors.is_empty() {
+        return;
+    }
+    let mut threshold = top.threshold();
+    let (reach, mut essential) = plan(cursors, budget, threshold);
+    let mut batch: Vec<DocId> = Vec::with_capacity(BATCH);
+    let mut infos: Vec<&DocInfo> = Vec::with_capacity(BATCH);
+    let mut done = false;
+    while !done && essential < cursors.len() {
+        batch.clear();
+        while batch.len() < BATCH {
+            let Some((doc, upper)) = next_candidate(&mut cursors[essential..]) else {
+                done = true;
+                break;
+            };
+            // Bounds first: they need no memory beyond the cursors.
+            if upper + reach_below(&reach, essential) > threshold {
+                batch.push(doc);
+            }
+        }
+        infos.clear();
+        infos.extend(batch.iter().filter_map(|&doc| accept(doc)));
+        rescorer.prefetch(&infos);
+        for info in &infos {
+            let score = rescorer.score(info);
+            if score > threshold {
+                top.offer(score, info.doc_ref());
+                threshold = top.threshold();
+            }
+        }
+        while essential < cursors.len() && reach[essential] <= threshold {
+            essential += 1;
+        }
+    }
+}
+
+/// MaxScore over one segment's cursors, scoring candidates by seeking the
+/// other terms' postings to them (the body query, whose long answers have
+/// no forward index). Arguments as for [`max_score_forward`].
+fn max_score_seek<'i>(
+    cursors: &mut [Cursor],
+    top: &mut TopEntries,
+    budget: u64,
+    accept: impl Fn(DocId) -> Option<&'i DocInfo>,
+) {
+    if cursors.is_empty() {
+        return;
+    }
+    let mut threshold = top.threshold();
+    let (reach, mut essential) = plan(cursors, budget, threshold);
+    while essential < cursors.len() {
+        let doc = cursors[essential..].iter().map(|c| c.scorer.doc()).min().unwrap_or(TERMINATED);
+        if doc == TERMINATED {
+            break;
+        }
+        let mut upper: Score = 0.0;
+        for cursor in &cursors[essential..] {
+            if cursor.scorer.doc() == doc {
+                upper += cursor.bound;
+            }
+        }
+        let promising = upper + reach_below(&reach, essential) > threshold;
+        let accepted = if promising { accept(doc) } else { None };
+        let mut score: Score = 0.0;
+        for cursor in &mut cursors[essential..] {
+            if cursor.scorer.doc() == doc {
+                if accepted.is_some() {
+                    score += cursor.scorer.score();
+                }
+                cursor.scorer.advance();
+            }
+        }
+        let Some(info) = accepted else { continue };
+        // The weaker terms, strongest first, while they can still matter.
+        let mut i = essential;
+        while i > 0 && score + reach[i - 1] > threshold {
+            i -= 1;
+            let scorer = &mut cursors[i].scorer;
+            if scorer.doc() < doc {
+                scorer.seek(doc);
+            }
+            if scorer.doc() == doc {
+                score += scorer.score();
+            }
+        }
+        if score > threshold {
+            top.offer(score, info.doc_ref());
+            threshold = top.threshold();
+            while essential < cursors.len() && reach[essential] <= threshold {
+                essential += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::index::{build, SearchIndex};
+    use crate::model::Platform;
+    use crate::search::{Ranking, SearchRequest};
+
+    /// The sample knowledge base, indexed into a temporary folder.
+    fn sample() -> (tempfile::TempDir, SearchIndex) {
+        let kb = crate::kb::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kb"))).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        build(&kb, dir.path(), &|_, _| {}).unwrap();
+        let index = SearchIndex::open(dir.path()).unwrap();
+        (dir, index)
+    }
+
+    const QUERIES: &[&str] = &[
+        "亲在吗，我昨天拍的那双靴子42码的今天能发顺丰不，急用",
+        "天猫能开发票吗",
+        "七天无理由退货运费谁出",
+        "拼多多没发货怎么退款",
+        "衣服洗了会缩水吗",
+        "怎么改价",
+        "完全不相干的问题比如天气",
+    ];
+
+    /// MaxScore with forward-index scoring, given every term as a candidate
+    /// producer, must return exactly what tantivy's exhaustive union returns:
+    /// the same entries in the same order with the same scores, with and
+    /// without filters.
+    #[test]
+    fn maxscore_with_forward_scoring_matches_the_exhaustive_union() {
+        let (_dir, index) = sample();
+        let exhaustive = Ranking { candidate_postings: usize::MAX, ..Ranking::default() };
+        // Not MAX, so the MaxScore path runs, but large enough to be exact.
+        let maxscore = Ranking { candidate_postings: usize::MAX - 1, exhaustive_below: 0, ..Ranking::default() };
+        let filtered = |q| SearchRequest {
+            product: Some("SKU-1001"),
+            platform: Some(Platform::Tmall),
+            public_only: true,
+            ..SearchRequest::new(q)
+        };
+        for query in QUERIES {
+            for request in [SearchRequest::new(query), filtered(query)] {
+                let a = index.search_with(&request, &exhaustive).unwrap();
+                let b = index.search_with(&request, &maxscore).unwrap();
+                let ids = |r: &crate::search::SearchResults| r.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+                assert_eq!(ids(&a), ids(&b), "{query} ({request:?})");
+                for (x, y) in a.hits.iter().zip(&b.hits) {
+                    assert!(
+                        (x.score - y.score).abs() <= 1e-4 * x.score.max(1.0),
+                        "{query}: {} vs {}",
+                        x.score,
+                        y.score
+                    );
+                }
+                assert_eq!(a.confidence, b.confidence, "{query}");
+            }
+        }
+    }
+
+    /// A budget so small that only the rarest term finds candidates still
+    /// returns only entries the filter admits, and real matches: an entry
+    /// may miss the phrasing (or body) that only common terms found, so its
+    /// score can be lower than the exhaustive one, never higher.
+    #[test]
+    fn a_tight_budget_keeps_filters_and_exact_scores() {
+        let (_dir, index) = sample();
+        let exhaustive = Ranking { candidate_postings: usize::MAX, ..Ranking::default() };
+        let tight = Ranking { candidate_postings: 1, exhaustive_below: 0, ..Ranking::default() };
+        for query in QUERIES {
+            let request =
+                SearchRequest { platform: Some(Platform::Pdd), public_only: true, ..SearchRequest::new(query) };
+            let all = index.search_with(&SearchRequest { limit: 100, ..request.clone() }, &exhaustive).unwrap();
+            let some = index.search_with(&request, &tight).unwrap();
+            for hit in &some.hits {
+                let entry = index.entry(&hit.id).unwrap();
+                assert!(entry.platforms.is_empty() || entry.platforms.contains(&Platform::Pdd), "{}", hit.id);
+                assert_eq!(entry.audience, crate::model::Audience::Public, "{}", hit.id);
+                let same = all.hits.iter().find(|h| h.id == hit.id).expect("a budgeted hit is a real match");
+                assert!(hit.score <= same.score + 1e-4 * same.score.max(1.0), "{query}: {}", hit.id);
+            }
+        }
+    }
+}
