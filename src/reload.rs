@@ -271,9 +271,12 @@ impl Reloader {
         let (tx, rx) = mpsc::channel::<()>();
         let watcher = {
             let tx = tx.clone();
+            // notify reports paths as the watch was given; the canonical
+            // form covers a relative kb/ reported absolute.
+            let roots = [self.kb_dir.clone(), self.kb_dir.canonicalize().unwrap_or_else(|_| self.kb_dir.clone())];
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 if let Ok(event) = event {
-                    if is_edit(&event) {
+                    if is_edit(&event, &roots) {
                         let _ = tx.send(());
                     }
                 }
@@ -325,8 +328,11 @@ fn clear_failure(state: &mut State) {
 }
 
 /// Whether a file event may change the knowledge base. Reads (including
-/// kefu's own) and editors' swap and backup files do not.
-fn is_edit(event: &notify::Event) -> bool {
+/// kefu's own), hidden files inside `kb/` (`.git`) and editors' swap and
+/// backup files do not. Only the part of the path below a root counts: a
+/// knowledge base may itself live under a hidden folder (`~/.config`, a
+/// temporary `.tmpXXXX`).
+fn is_edit(event: &notify::Event, roots: &[PathBuf]) -> bool {
     use notify::event::{AccessKind, AccessMode, EventKind};
     match event.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => {}
@@ -334,7 +340,8 @@ fn is_edit(event: &notify::Event) -> bool {
         _ => {}
     }
     event.paths.iter().any(|path| {
-        let hidden = path.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+        let inside = roots.iter().find_map(|root| path.strip_prefix(root).ok()).unwrap_or(path);
+        let hidden = inside.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
         let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
         !(hidden || name.ends_with('~') || name.ends_with(".swp") || name.ends_with(".swx") || name == "4913")
     })
@@ -403,5 +410,31 @@ impl Drop for Watch {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use notify::event::{AccessKind, AccessMode, CreateKind, EventKind};
+
+    use super::is_edit;
+
+    fn event(kind: EventKind, path: &str) -> notify::Event {
+        notify::Event::new(kind).add_path(PathBuf::from(path))
+    }
+
+    #[test]
+    fn edits_count_wherever_the_knowledge_base_lives() {
+        let roots = [PathBuf::from("/tmp/.tmpAbC/kb")];
+        let write = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert!(is_edit(&event(write, "/tmp/.tmpAbC/kb/faq/soak.md"), &roots), "a kb under a hidden folder");
+        assert!(is_edit(&event(EventKind::Create(CreateKind::File), "/tmp/.tmpAbC/kb/new.md"), &roots));
+        assert!(!is_edit(&event(write, "/tmp/.tmpAbC/kb/.git/index"), &roots), "hidden inside kb/");
+        assert!(!is_edit(&event(write, "/tmp/.tmpAbC/kb/faq/.soak.md.swp"), &roots));
+        assert!(!is_edit(&event(write, "/tmp/.tmpAbC/kb/faq/soak.md~"), &roots));
+        let read = EventKind::Access(AccessKind::Close(AccessMode::Read));
+        assert!(!is_edit(&event(read, "/tmp/.tmpAbC/kb/faq/soak.md"), &roots), "reads are not edits");
     }
 }
