@@ -9,6 +9,7 @@ mod error;
 mod feedback;
 mod gaps;
 mod health;
+pub mod metrics;
 mod reload;
 mod search;
 mod status;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use axum::extract::{MatchedPath, Request};
 use axum::Router;
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::index::SharedIndex;
@@ -37,6 +39,8 @@ pub struct AppState {
     /// Rebuilds the index from `kb/`; `None` when the server has no
     /// knowledge-base folder to follow (tests serving a fixed index).
     pub reloader: Option<Arc<Reloader>>,
+    /// Request and search counters for `GET /metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -47,7 +51,7 @@ impl AppState {
 
     /// Serves `index` and records every search in `log`.
     pub fn with_log(index: SharedIndex, log: QueryLog) -> Self {
-        AppState { index: Arc::new(index), log: Arc::new(log), reloader: None }
+        AppState { index: Arc::new(index), log: Arc::new(log), reloader: None, metrics: Arc::default() }
     }
 
     /// Reloads from `kb_dir` into `index_dir` on demand (and, with
@@ -61,10 +65,13 @@ impl AppState {
 /// The whole HTTP API. Tests call it through `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
     // Spans name the route pattern, never the URL: query strings carry what
-    // buyers typed, which must not reach the logs.
+    // buyers typed, which must not reach the logs. The request id (the
+    // caller's `x-request-id`, or a new UUID) is in every span and echoed in
+    // the response, so a complaint can be traced to its log lines.
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
         let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
-        tracing::info_span!("request", method = %request.method(), route)
+        let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
+        tracing::info_span!("request", method = %request.method(), route, request_id = id)
     });
     Router::new()
         .merge(search::routes())
@@ -74,9 +81,15 @@ pub fn app(state: AppState) -> Router {
         .merge(feedback::routes())
         .merge(gaps::routes())
         .merge(reload::routes())
+        .merge(metrics::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        // Outermost first: the id is set before the span opens, and copied
+        // onto the response last.
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

@@ -126,6 +126,7 @@ async fn search(
     let results = index.search(&request)?;
     let evidence = results.evidence;
     let mut response = SearchResponse::new(results);
+    state.metrics.search(response.confidence, source);
     // Queued, never awaited: the writer masks and stores it.
     state.log.record_search(SearchEvent {
         query_id: response.query_id.clone(),

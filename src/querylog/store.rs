@@ -235,6 +235,14 @@ impl Store {
             .map_err(sqlite_err(&self.path))
     }
 
+    /// How many feedback events are logged (all time).
+    pub fn count_feedback(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM feedback", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(sqlite_err(&self.path))
+    }
+
     /// The stored (masked) text of one search, for tests and support.
     pub fn query_text(&self, query_id: &str) -> Result<Option<String>, StoreError> {
         self.conn

@@ -167,6 +167,33 @@ fn sigterm_drains_the_log_before_exiting() {
     assert_eq!(store.count_searches().unwrap(), 30);
 }
 
+/// A request that is half sent when SIGTERM arrives is still answered and
+/// logged; the server stops taking new connections and exits cleanly.
+#[cfg(unix)]
+#[test]
+fn sigterm_finishes_the_request_in_flight() {
+    let fixture = Fixture::copy("shop");
+    let (mut server, addr) = serve(&fixture);
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {} HTTP/1.1\r\nHost: {addr}\r\n", search_path(1)).unwrap();
+    stream.flush().unwrap();
+    // The server has read part of the request: it is in flight.
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(200));
+    write!(stream, "Connection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let exit = server.0.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(TcpStream::connect(&addr).is_err(), "no new connections after shutdown");
+    let store = kefu::querylog::Store::open_existing(&fixture.dir.path().join("data")).unwrap();
+    assert_eq!(store.count_searches().unwrap(), 1);
+}
+
 #[test]
 fn serve_builds_a_missing_index_and_answers_over_http() {
     let fixture = Fixture::copy("shop");

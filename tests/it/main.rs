@@ -9,4 +9,5 @@ mod kb;
 mod ranking;
 mod reload;
 mod search;
+mod soak;
 mod support;
