@@ -8,6 +8,7 @@
 //! QUERIES.txt holds one raw query per line (`examples/synth_kb --queries`
 //! writes one). Prints top-1 agreement, the share of the exhaustive top 10
 //! that the budgeted search also returns, and the mean time of each.
+//! `BUDGET=N` tries another candidate budget.
 
 use std::time::{Duration, Instant};
 

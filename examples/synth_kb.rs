@@ -40,8 +40,8 @@
 //! phrasings: about 60% short queries (one phrasing, sometimes with 亲/在吗 or
 //! a trailing 呢/啊), 25% long chatty messages of 2–3 clauses, and 15% no-hit
 //! queries about unrelated topics. `FILE` holds one URL-encoded query per line
-//! (UTF-8 percent-encoded, for `scripts/search-load.lua`, which appends it to
-//! `/v1/search?…&q=`); `FILE.txt` holds the same queries as raw UTF-8. The
+//! (UTF-8 percent-encoded, for `bench/wrk.lua`, which appends it to
+//! `/v1/search?q=`); `FILE.txt` holds the same queries as raw UTF-8. The
 //! lines are bare queries: no `&product=` or `&platform=` filters are added.
 //!
 //! `--force` lets the generator replace the `products/`, `rules/`, `faq/`,

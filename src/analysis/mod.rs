@@ -84,6 +84,8 @@ pub struct Analyzer {
     simplifier: Simplifier,
     /// Normalised synonym → normalised canonical word.
     synonyms: HashMap<String, String>,
+    /// Normalised canonical word → its other normalised spellings.
+    variants: HashMap<String, Vec<String>>,
     filler: HashSet<&'static str>,
 }
 
@@ -103,6 +105,7 @@ impl Analyzer {
             jieba.add_word(&text, word.freq, word.tag.as_deref());
         }
         let mut synonyms = HashMap::new();
+        let mut variants: HashMap<String, Vec<String>> = HashMap::new();
         for group in &config.synonyms {
             let canonical = normalize(&simplifier, &group.0[0]).text;
             for word in &group.0 {
@@ -112,11 +115,18 @@ impl Analyzer {
                     jieba.add_word(&text, None, None);
                 }
                 if text != canonical {
+                    variants.entry(canonical.clone()).or_default().push(text.clone());
                     synonyms.insert(text, canonical.clone());
                 }
             }
         }
-        Ok(Analyzer { jieba, simplifier, synonyms, filler: stopwords::FILLER.iter().copied().collect() })
+        Ok(Analyzer { jieba, simplifier, synonyms, variants, filler: stopwords::FILLER.iter().copied().collect() })
+    }
+
+    /// The other spellings that analysis turns into `canonical` (synonyms,
+    /// normalised): what a highlighter must also look for in raw text.
+    pub fn variants(&self, canonical: &str) -> &[String] {
+        self.variants.get(canonical).map_or(&[], Vec::as_slice)
     }
 
     /// Normalises text the way every indexed and searched text is.

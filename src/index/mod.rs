@@ -25,6 +25,7 @@ use crate::analysis::{AnalysisConfig, AnalysisError, Analyzer};
 use crate::kb::{self, KbError};
 use crate::model::Entry;
 use crate::search::collect::{Bounds, DocTable, Scopes};
+use crate::search::snippet::Plainness;
 pub use build::{build, BuildReport};
 use forward::Forward;
 pub use schema::Fields;
@@ -101,6 +102,8 @@ pub struct SearchIndex {
     pub(crate) bounds: Bounds,
     /// Each phrasing's terms, for scoring candidates.
     pub(crate) forward: Forward,
+    /// Which answers are already in normal form (for snippets).
+    pub(crate) plainness: Plainness,
     pub manifest: Manifest,
     /// Generation folder name, reported as the index revision.
     pub revision: String,
@@ -140,6 +143,7 @@ impl SearchIndex {
         let forward = Forward::read(&dir.join(FORWARD))?;
         let docs = DocTable::load(&reader.searcher(), &forward, [fields.q_words, fields.q_bigrams, fields.q_chars])?;
         let scopes = Scopes::new(&entries);
+        let plainness_len = entries.len();
         Ok(SearchIndex {
             reader,
             fields,
@@ -150,6 +154,7 @@ impl SearchIndex {
             scopes,
             bounds: Bounds::default(),
             forward,
+            plainness: Plainness::new(plainness_len),
             manifest,
             revision: name.to_string(),
         })

@@ -330,6 +330,19 @@ impl TopEntries {
 struct Cursor {
     scorer: Box<dyn Scorer>,
     bound: Score,
+    /// `scorer.doc()`, kept here: the loop asks for it several times per
+    /// candidate, and through the trait object each ask is a call.
+    doc: DocId,
+}
+
+impl Cursor {
+    fn advance(&mut self) {
+        self.doc = self.scorer.advance();
+    }
+
+    fn seek(&mut self, target: DocId) {
+        self.doc = self.scorer.seek(target);
+    }
 }
 
 /// What a search knows of one of its terms.
@@ -466,8 +479,9 @@ impl TopK<'_> {
             let mut cursors = Vec::with_capacity(query.len());
             for term in &query {
                 let scorer = term.weight.scorer(reader, term.boost)?;
-                if scorer.doc() != TERMINATED {
-                    cursors.push(Cursor { scorer, bound: term.bound });
+                let doc = scorer.doc();
+                if doc != TERMINATED {
+                    cursors.push(Cursor { scorer, bound: term.bound, doc });
                 }
             }
 
@@ -579,15 +593,15 @@ fn reach_below(reach: &[Score], essential: usize) -> Score {
 /// The next document any candidate-producing term matches, and the sum of
 /// the bounds of the terms that match it; the cursors move past it.
 fn next_candidate(cursors: &mut [Cursor]) -> Option<(DocId, Score)> {
-    let doc = cursors.iter().map(|c| c.scorer.doc()).min().unwrap_or(TERMINATED);
+    let doc = cursors.iter().map(|c| c.doc).min().unwrap_or(TERMINATED);
     if doc == TERMINATED {
         return None;
     }
     let mut upper: Score = 0.0;
     for cursor in cursors.iter_mut() {
-        if cursor.scorer.doc() == doc {
+        if cursor.doc == doc {
             upper += cursor.bound;
-            cursor.scorer.advance();
+            cursor.advance();
         }
     }
     Some((doc, upper))
@@ -656,13 +670,13 @@ fn max_score_seek<'i>(
     let mut threshold = top.threshold();
     let (reach, mut essential) = plan(cursors, budget, threshold);
     while essential < cursors.len() {
-        let doc = cursors[essential..].iter().map(|c| c.scorer.doc()).min().unwrap_or(TERMINATED);
+        let doc = cursors[essential..].iter().map(|c| c.doc).min().unwrap_or(TERMINATED);
         if doc == TERMINATED {
             break;
         }
         let mut upper: Score = 0.0;
         for cursor in &cursors[essential..] {
-            if cursor.scorer.doc() == doc {
+            if cursor.doc == doc {
                 upper += cursor.bound;
             }
         }
@@ -670,11 +684,11 @@ fn max_score_seek<'i>(
         let accepted = if promising { accept(doc) } else { None };
         let mut score: Score = 0.0;
         for cursor in &mut cursors[essential..] {
-            if cursor.scorer.doc() == doc {
+            if cursor.doc == doc {
                 if accepted.is_some() {
                     score += cursor.scorer.score();
                 }
-                cursor.scorer.advance();
+                cursor.advance();
             }
         }
         let Some(info) = accepted else { continue };
@@ -682,12 +696,12 @@ fn max_score_seek<'i>(
         let mut i = essential;
         while i > 0 && score + reach[i - 1] > threshold {
             i -= 1;
-            let scorer = &mut cursors[i].scorer;
-            if scorer.doc() < doc {
-                scorer.seek(doc);
+            let cursor = &mut cursors[i];
+            if cursor.doc < doc {
+                cursor.seek(doc);
             }
-            if scorer.doc() == doc {
-                score += scorer.score();
+            if cursor.doc == doc {
+                score += cursor.scorer.score();
             }
         }
         if score > threshold {

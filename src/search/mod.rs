@@ -14,7 +14,7 @@
 
 pub(crate) mod collect;
 mod confidence;
-mod snippet;
+pub(crate) mod snippet;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -235,7 +235,7 @@ impl SearchIndex {
             if rank == 0 {
                 evidence = Some(confidence::evidence(self, &searcher, &analysis, matched, margin));
             }
-            hits.push(self.hit(entry, matched, score, &analysis));
+            hits.push(self.hit(ord as usize, entry, matched, score, &analysis));
         }
         let confidence = evidence.as_ref().map_or(Confidence::None, Evidence::confidence);
         Ok(SearchResults { confidence, hits, evidence, took: started.elapsed() })
@@ -248,8 +248,9 @@ impl SearchIndex {
         self.scopes.filter(request.product, request.platform, request.public_only, at)
     }
 
-    fn hit(&self, entry: &Entry, matched: &str, score: f32, analysis: &Analysis) -> Hit {
-        let (snippet, highlights) = snippet::snippet(&self.analyzer, &entry.answer_text, analysis);
+    fn hit(&self, ord: usize, entry: &Entry, matched: &str, score: f32, analysis: &Analysis) -> Hit {
+        let (snippet, highlights) =
+            snippet::snippet(&self.analyzer, &self.plainness, ord, &entry.answer_text, analysis);
         Hit {
             id: entry.id.clone(),
             question: entry.question.clone(),
