@@ -559,13 +559,10 @@ fn serve(args: ServeArgs) -> Result<()> {
     let state = AppState::with_log(SharedIndex::new(index), log).with_reloader(&args.kb, &args.index);
     let reloader = state.reloader.clone().context("reloader")?;
     if let kefu::reload::Outcome::Unchanged { .. } = reloader.reload("start") {
-        // The served index is current; its warnings are found off the start-up path.
-        let (kb, reloader) = (args.kb.clone(), reloader.clone());
-        std::thread::spawn(move || {
-            if let Ok(loaded) = kefu::kb::load(&kb) {
-                reloader.set_warnings(loaded.warnings);
-            }
-        });
+        // The served index is current: report the warnings saved with it.
+        if let Some(saved) = state.index.current().build_warnings(&args.index) {
+            reloader.set_warnings(saved.count, saved.first);
+        }
     }
     let _watch = if args.no_watch {
         tracing::info!("not watching kb/; POST /v1/admin/reload to reload");

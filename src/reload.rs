@@ -230,12 +230,14 @@ impl Reloader {
 
     /// Records the warnings of the knowledge base the served index was built
     /// from (at start-up, when no reload has run yet).
-    pub fn set_warnings(&self, warnings: Vec<Diagnostic>) {
+    /// Reports the warnings of the served index's knowledge base (`count`
+    /// of them in all), unless a reload has already reported newer ones.
+    pub fn set_warnings(&self, count: usize, warnings: Vec<Diagnostic>) {
         let mut state = self.state();
         if state.reloads > 0 {
             return; // a reload already reported the newer knowledge base's warnings
         }
-        state.warning_count = warnings.len();
+        state.warning_count = count;
         state.warnings = warnings.into_iter().take(MAX_REPORTED).collect();
     }
 

@@ -9,7 +9,10 @@ use tantivy::{Index, TantivyDocument};
 
 use super::forward::ForwardBuilder;
 use super::schema::{self, Fields, ANY};
-use super::{io_err, IndexError, Manifest, ANALYSIS, CURRENT, ENTRIES, FORMAT_VERSION, FORWARD, MANIFEST};
+use super::{
+    io_err, BuildWarnings, IndexError, Manifest, ANALYSIS, CURRENT, ENTRIES, FORMAT_VERSION, FORWARD, MANIFEST,
+    MAX_KEPT_WARNINGS, WARNINGS,
+};
 use crate::analysis::tokenizer::pre_tokenized;
 use crate::analysis::{Analysis, AnalysisConfig, Analyzer, Stream};
 use crate::kb::KnowledgeBase;
@@ -106,6 +109,11 @@ fn write_generation(
     forward.write(&dir.join(FORWARD))?;
     write_json(&dir.join(ENTRIES), &kb.entries)?;
     write_json(&dir.join(ANALYSIS), &config)?;
+    let warnings = BuildWarnings {
+        count: kb.warnings.len(),
+        first: kb.warnings.iter().take(MAX_KEPT_WARNINGS).cloned().collect(),
+    };
+    write_json(&dir.join(WARNINGS), &warnings)?;
     let manifest = Manifest {
         format: FORMAT_VERSION,
         fingerprint: kb.fingerprint.clone(),

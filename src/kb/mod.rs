@@ -31,7 +31,7 @@ pub const SYNONYMS_FILE: &str = "synonyms.txt";
 
 /// How bad a problem is: errors stop a knowledge base from being served,
 /// warnings are shown to copywriters but never block a reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -48,7 +48,7 @@ impl Severity {
 }
 
 /// One problem in the knowledge base, located for a copywriter.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
     /// File path as the user named it (knowledge-base folder joined with the file).
     pub path: String,
@@ -59,7 +59,7 @@ pub struct Diagnostic {
     pub severity: Severity,
     pub message: String,
     /// How to fix it, when kefu can tell.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 

@@ -173,3 +173,23 @@ fn a_server_started_on_a_broken_kb_serves_the_last_good_index_and_says_why() {
     assert!(body.contains("ship-sf"), "{body}");
     drop(server);
 }
+
+/// A server starting on an up-to-date index reports the knowledge base's
+/// warnings from the index (saved at build time) without loading kb/ again.
+#[test]
+fn a_server_started_on_a_current_index_reports_the_warnings_saved_with_it() {
+    let fixture = Fixture::copy("shop");
+    fixture.write(
+        "faq/empty.md",
+        "---\ntitle: 待补充\n---\n# 待补充\n\n## 赠品什么时候发？ {#gift-when}\n\n## 能送货上门吗？ {#door}\n可以，快递员会送到门口。\n",
+    );
+    fixture.build();
+    let (server, addr) = serve(&fixture);
+    let reload_status = status(&addr)["reload"].clone();
+    assert_eq!(reload_status["reloads"], 0, "the index was current: {reload_status}");
+    assert_eq!(reload_status["warning_count"], 1, "{reload_status}");
+    let warning = &reload_status["warnings"][0];
+    assert!(warning["path"].as_str().unwrap().ends_with("faq/empty.md"), "{warning}");
+    assert_eq!(warning["line"], 6, "{warning}");
+    drop(server);
+}
