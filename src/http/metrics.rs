@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -109,7 +109,15 @@ impl Metrics {
 pub(super) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
-    let method = request.method().as_str().to_string();
+    // Standard methods only: a label per invented method would let any
+    // caller grow the metrics without bound.
+    let method = match *request.method() {
+        Method::GET | Method::POST | Method::PUT | Method::DELETE | Method::HEAD | Method::OPTIONS | Method::PATCH => {
+            request.method().as_str()
+        }
+        _ => "other",
+    }
+    .to_string();
     let response = next.run(request).await;
     let labels = RequestLabels { route, method, status: response.status().as_u16() };
     state.metrics.observe(labels, started.elapsed());

@@ -124,3 +124,40 @@ async fn healthz_reports_what_is_served() {
     assert_eq!(body["status"], "ok");
     assert!(body["entries"].as_u64().unwrap() >= 6);
 }
+
+/// `GET /metrics` counts requests by route pattern (never the URL or the
+/// query text), method and status; searches by confidence and source; and
+/// reports the served index. Invented methods share one label.
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_searches_by_confidence() {
+    let fixture = Fixture::copy("shop");
+    let api = crate::support::Api::new(AppState::new(SharedIndex::new(fixture.build())));
+    let secret = "我的手机号13812345678能发顺丰吗";
+    assert_eq!(api.get(&format!("/v1/search?q={}&source=widget", q(secret))).await.0, StatusCode::OK);
+    assert_eq!(api.get(&format!("/v1/search?q={}", q("能发顺丰吗"))).await.0, StatusCode::OK);
+    assert_eq!(api.get("/v1/entries/ship-sf").await.0, StatusCode::OK);
+    assert_eq!(api.get("/v1/entries/nope").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/no/such/route").await.0, StatusCode::NOT_FOUND);
+    let odd = Request::builder().method("BREW").uri("/v1/search?q=x").body(Body::empty()).unwrap();
+    assert_eq!(api.send(odd).await.0, StatusCode::METHOD_NOT_ALLOWED);
+
+    let (status, content_type, text) = api.send(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    let value = |series: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value(r#"kefu_http_requests_total{route="/v1/search",method="GET",status="200"}"#), 2.0);
+    assert_eq!(value(r#"kefu_http_requests_total{route="/v1/entries/{id}",method="GET",status="200"}"#), 1.0);
+    assert_eq!(value(r#"kefu_http_requests_total{route="/v1/entries/{id}",method="GET",status="404"}"#), 1.0);
+    assert_eq!(value(r#"kefu_http_requests_total{route="unmatched",method="GET",status="404"}"#), 1.0);
+    assert!(text.contains(r#"method="other""#), "{text}");
+    assert!(!text.contains("BREW"));
+    assert_eq!(value(r#"kefu_http_request_duration_seconds_count{route="/v1/search",method="GET",status="200"}"#), 2.0);
+    assert_eq!(value(r#"kefu_searches_total{confidence="high",source="api"}"#), 1.0);
+    assert_eq!(value("kefu_index_entries "), api.state.index.current().entries().len() as f64);
+    assert!(text.contains("kefu_query_log_dropped_total 0"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"));
+    assert!(!text.contains("13812345678") && !text.contains("顺丰"), "no query text in metrics");
+}
