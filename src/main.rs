@@ -541,7 +541,18 @@ fn serve(args: ServeArgs) -> Result<()> {
     if SearchIndex::open(&args.index).is_err() {
         ensure_index(&args.kb, &args.index, true)?;
     }
-    let index = SearchIndex::open(&args.index)?;
+    let index = match SearchIndex::open(&args.index) {
+        Ok(index) => index,
+        // The current generation is up to date with kb/ but damaged (a
+        // truncated file, a disk error): build a new one rather than refuse
+        // to start. The kb/ is the source; the index can always be rebuilt.
+        Err(err) => {
+            tracing::warn!("{err}; rebuilding the index from {}", args.kb.display());
+            let kb = kefu::kb::load(&args.kb).with_context(|| format!("cannot rebuild from {}", args.kb.display()))?;
+            index::build(&kb, &args.index, &|_, _| {})?;
+            SearchIndex::open(&args.index)?
+        }
+    };
     tracing::info!(entries = index.entries().len(), revision = %index.revision, "index opened");
     let log = if args.no_query_log {
         tracing::info!("query log off: no gap report, no feedback");

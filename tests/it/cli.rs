@@ -205,3 +205,23 @@ fn serve_builds_a_missing_index_and_answers_over_http() {
     assert!(fixture.index().join("CURRENT").exists());
     drop(server);
 }
+
+/// A damaged generation that is otherwise up to date with kb/ (here a
+/// truncated forward index) is rebuilt at start-up instead of stopping the
+/// server: kb/ is the source of truth.
+#[test]
+fn serve_rebuilds_a_damaged_index_instead_of_refusing_to_start() {
+    let fixture = Fixture::copy("shop");
+    fixture.build();
+    let current = std::fs::read_to_string(fixture.index().join("CURRENT")).unwrap();
+    let forward = fixture.index().join(current.trim()).join("forward.bin");
+    let bytes = std::fs::read(&forward).unwrap();
+    std::fs::write(&forward, &bytes[..bytes.len() / 2]).unwrap();
+    let (server, addr) = serve(&fixture);
+    let (status, body) = http_get(&addr, "/v1/search?q=%E8%83%BD%E5%8F%91%E9%A1%BA%E4%B8%B0%E5%90%97");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ship-sf"), "{body}");
+    let rebuilt = std::fs::read_to_string(fixture.index().join("CURRENT")).unwrap();
+    assert_ne!(rebuilt.trim(), current.trim(), "a new generation was built");
+    drop(server);
+}
