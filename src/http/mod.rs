@@ -10,6 +10,7 @@ mod feedback;
 mod gaps;
 mod health;
 pub mod metrics;
+mod pages;
 mod reload;
 mod search;
 mod status;
@@ -82,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         .merge(gaps::routes())
         .merge(reload::routes())
         .merge(metrics::routes())
+        .merge(pages::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
