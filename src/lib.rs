@@ -9,7 +9,8 @@
 //! - [`index`]: the tantivy schema, building a new index aside and swapping it
 //!   in atomically, and opening the current one.
 //! - [`search`]: a query → ranked hits (one per entry) with a confidence.
-//! - [`http`]: the axum routes that serve search, entries, feedback and gaps.
+//! - [`http`]: the axum routes that serve search, entries, feedback and gaps, and the
+//!   browser pages (the product-page widget and the agent console).
 //! - [`querylog`]: every search and feedback, masked, in SQLite under `--data`.
 //! - [`gaps`]: unanswered questions clustered into work for copywriters.
 //! - [`reload`]: watching `kb/` and swapping in a rebuilt index, never a broken one.

@@ -1,6 +1,7 @@
 //! kefu's integration tests: one binary, one module per pipeline stage.
 
 mod analysis;
+mod browser;
 mod check;
 mod cli;
 mod gaps;
