@@ -207,6 +207,77 @@ describe('product-page widget on /demo', () => {
     await context.close();
   });
 
+  test('re-sanitises answers and builds highlights from code points (defence in depth)', async () => {
+    const { context, page, problems } = await open(demo);
+    let alerted = false;
+    page.on('dialog', async (dialog) => { alerted = true; await dialog.dismiss(); });
+    // A server that went wrong: answer HTML with every trick the allow-list must stop.
+    await page.route('**/v1/search?*', (route) => route.fulfill({
+      json: {
+        query_id: '0190a6b2-0000-7000-8000-000000000000', confidence: 'high', took_ms: 1,
+        hits: [{
+          id: 'evil', question: '<b>不是标签</b>', matched: '', title: '', kind: 'faq', audience: 'public', score: 1,
+          snippet: '😀尺码偏大半码', highlights: [[1, 3]],
+          answer_markdown: '',
+          answer_html: '<p>安全<strong>文字</strong></p><script>alert(1)</script><img src=x onerror="alert(2)">'
+            + '<a href="javascript:alert(3)">坏链接</a><a href="https://example.com/ok" onclick="alert(4)">好链接</a>'
+            + '<iframe src="https://example.com"></iframe><style>*{display:none}</style><object data="x"></object>'
+            + '<p style="color:red" onmouseover="alert(5)">样式</p><img src="data:image/png;base64,AAAA"><svg><script>alert(6)</script></svg>',
+          source: { path: 'faq/x.md', line: 1 },
+        }],
+      },
+    }));
+    const input = page.locator('kefu-faq input[type=search]');
+    await input.fill('尺码');
+    await page.locator('kefu-faq li .answer').waitFor();
+    const answer = await page.locator('kefu-faq li .answer').evaluate((el) => el.innerHTML);
+    assert.equal(answer, '<p>安全<strong>文字</strong></p>坏链接'
+      + '<a href="https://example.com/ok" target="_blank" rel="noopener noreferrer nofollow">好链接</a><p>样式</p>');
+    assert.equal(await page.locator('kefu-faq summary .q').textContent(), '<b>不是标签</b>', 'questions are text');
+    assert.equal(await page.locator('kefu-faq mark').textContent(), '尺码', 'ranges count code points, not UTF-16 units');
+    await page.locator('kefu-faq summary').hover();
+    await sleep(200);
+    assert.ok(!alerted, 'nothing ran');
+    // Parsing the answer inertly still makes Chromium check the page's CSP
+    // for its handlers and style attributes: reported as blocked, never run.
+    assert.deepEqual(problems.filter((p) => !/Content Security Policy.*has been blocked|blocked.*Content Security Policy/s.test(p)), []);
+    await context.close();
+  });
+
+  test('is keyboard operable, and a 429 gets a gentle message', async () => {
+    const { context, page } = await open(demo);
+    let limited = true;
+    await page.route('**/v1/search?*', (route) => (limited
+      ? route.fulfill({ status: 429, headers: { 'Retry-After': '7' }, json: { error: { code: 'rate_limited', message: 'slow down' } } })
+      : route.continue()));
+    const input = page.locator('kefu-faq input[type=search]');
+    await input.fill('能发顺丰吗');
+    await page.locator('kefu-faq [role=status]').filter({ hasText: '请 7 秒后再试' }).waitFor();
+    limited = false;
+    const answered = page.waitForResponse(isSearch);
+    await input.press('Enter'); // the same text is tried again
+    await answered;
+    await page.locator('kefu-faq li summary').first().waitFor();
+    await input.press('ArrowDown');
+    const focused = () => page.evaluate(() => {
+      const active = document.querySelector('kefu-faq').shadowRoot.activeElement;
+      return active ? active.textContent : null;
+    });
+    const firstQuestion = await page.locator('kefu-faq li summary .q').first().textContent();
+    assert.ok((await focused()).includes(firstQuestion), 'ArrowDown moves into the results');
+    await page.keyboard.press('ArrowDown');
+    const second = page.locator('kefu-faq li').nth(1);
+    assert.equal(await second.locator('details').evaluate((d) => d.open), false);
+    await page.keyboard.press('Enter');
+    assert.equal(await second.locator('details').evaluate((d) => d.open), true, 'Enter opens the answer');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('ArrowUp');
+    assert.equal(await page.evaluate(() => document.querySelector('kefu-faq').shadowRoot.activeElement.id), 'kefu-q');
+    await page.keyboard.press('Escape');
+    assert.equal(await input.inputValue(), '', 'Esc clears the search');
+    await context.close();
+  });
+
   test('a question nobody answered gets a friendly message', async () => {
     const { context, page } = await open(demo);
     const input = page.locator('kefu-faq input[type=search]');

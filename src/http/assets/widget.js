@@ -425,7 +425,7 @@ footer { margin-top: 10px; padding-top: 10px; border-top: 1px dashed var(--_bord
       if (!result.ok || !result.body || !Array.isArray(result.body.entries)) {
         // The search box still works without the list.
         this._list.replaceChildren();
-        this._setStatus(result.status === 0 ? TEXT.offline : '');
+        this._setStatus(result.status === 0 ? TEXT.offline : TEXT.faqEmpty);
         return;
       }
       this._faq = result.body;
