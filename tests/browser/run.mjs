@@ -23,6 +23,9 @@ const PUBLIC_KEY = process.env.KEFU_PUBLIC_KEY || '';
 const AGENT_KEY = process.env.KEFU_AGENT_KEY || '';
 const SHOTS = resolve(ROOT, process.env.KEFU_SCREENSHOTS || 'target/screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+/** A shop's product page on another origin (served by the test itself); the
+ * harness lists it among the public key's allowed origins. */
+const SHOP_ORIGIN = process.env.KEFU_SHOP_ORIGIN || 'http://shop.example';
 const DESKTOP = { width: 1280, height: 800 };
 const MOBILE = { width: 375, height: 740 };
 /** The sample kb/'s internal red line about taking buyers off the platform. */
@@ -275,6 +278,38 @@ describe('product-page widget on /demo', () => {
     assert.equal(await page.evaluate(() => document.querySelector('kefu-faq').shadowRoot.activeElement.id), 'kefu-q');
     await page.keyboard.press('Escape');
     assert.equal(await input.inputValue(), '', 'Esc clears the search');
+    await context.close();
+  });
+
+  test('works embedded in a shop on another origin, with its public key', async (t) => {
+    if (!PUBLIC_KEY) {
+      t.skip('the server has no keys, so it sends no CORS headers for other origins');
+      return;
+    }
+    const context = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN' });
+    const page = await context.newPage();
+    // A shop's own page, with its own strict CSP, pasting the two lines.
+    await page.route(`${SHOP_ORIGIN}/**`, (route) => route.fulfill({
+      contentType: 'text/html; charset=utf-8',
+      headers: { 'Content-Security-Policy': `default-src 'self'; script-src ${BASE}; connect-src ${BASE}` },
+      body: `<!doctype html><meta charset="utf-8"><h1>店铺商品页</h1>
+        <script src="${BASE}/widget.js" defer></script>
+        <kefu-faq product="SKU-1001" platform="tmall" key="${PUBLIC_KEY}"></kefu-faq>`,
+    }));
+    await page.goto(`${SHOP_ORIGIN}/item.htm`);
+    const input = page.locator('kefu-faq input[type=search]');
+    const answered = page.waitForResponse(isSearch);
+    await input.fill('能发顺丰吗');
+    const response = await answered;
+    assert.equal(response.status(), 200);
+    assert.equal(new URL(response.url()).origin, BASE, 'the API base comes from the script\'s own src');
+    const item = page.locator('kefu-faq li').first();
+    await item.locator('summary').waitFor();
+    if (!(await item.locator('details').evaluate((d) => d.open))) await item.locator('summary').click();
+    const posted = page.waitForResponse((r) => r.url().endsWith('/v1/feedback') && r.request().method() === 'POST');
+    await item.getByRole('button', { name: '没用' }).click();
+    assert.equal((await posted).status(), 202, 'the preflighted feedback POST is allowed for this origin');
+    await item.getByText('感谢反馈').waitFor();
     await context.close();
   });
 

@@ -42,6 +42,40 @@ fn find_tools() -> Result<Tools, String> {
     Ok(Tools { node, chromium })
 }
 
+/// A public key for the widget and an agent key for the console, in a
+/// `kefu.toml` the server is started with, so the pages are tested with real
+/// keys: the widget's `?key=` and Bearer feedback, the console's key prompt.
+struct Keys {
+    config: PathBuf,
+    public: String,
+    agent: String,
+}
+
+impl Keys {
+    /// `None` while `kefu serve` has no `--config` (no access control yet).
+    fn write(fixture: &Fixture) -> Option<Keys> {
+        let help = crate::support::kefu().args(["serve", "--help"]).output().expect("kefu serve --help");
+        if !String::from_utf8_lossy(&help.stdout).contains("--config") {
+            return None;
+        }
+        let secret = |prefix: &str| format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        let sha256 = |text: &str| {
+            use sha2::Digest;
+            sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let (public, agent) = (secret("pk_test"), secret("ak_test"));
+        let config = fixture.dir.path().join("kefu.toml");
+        let text = format!(
+            "[[keys]]\nname = \"browser-widget\"\nrole = \"public\"\nsecret_sha256 = \"{}\"\n\n\
+             [[keys]]\nname = \"browser-agent\"\nrole = \"agent\"\nsecret_sha256 = \"{}\"\n",
+            sha256(&public),
+            sha256(&agent)
+        );
+        std::fs::write(&config, text).expect("write kefu.toml");
+        Some(Keys { config, public, agent })
+    }
+}
+
 fn required() -> bool {
     ["CI", "KEFU_REQUIRE_BROWSER"].iter().any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
 }
@@ -57,7 +91,12 @@ fn widget_and_console_work_in_headless_chromium() {
         }
     };
     let fixture = Fixture::copy("kb");
-    let (server, addr) = serve_with(&fixture, &["--no-watch"]);
+    let keys = Keys::write(&fixture);
+    let mut args = vec!["--no-watch"];
+    if let Some(keys) = &keys {
+        args.extend(["--config", keys.config.to_str().expect("UTF-8 temp path")]);
+    }
+    let (server, addr) = serve_with(&fixture, &args);
     let screenshots =
         std::env::var_os("KEFU_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|| root().join("target/screenshots"));
     let started = Instant::now();
@@ -67,8 +106,8 @@ fn widget_and_console_work_in_headless_chromium() {
         .env("KEFU_URL", format!("http://{addr}"))
         .env("KEFU_SCREENSHOTS", &screenshots)
         .env("CHROMIUM", &tools.chromium)
-        .env_remove("KEFU_PUBLIC_KEY")
-        .env_remove("KEFU_AGENT_KEY")
+        .env("KEFU_PUBLIC_KEY", keys.as_ref().map_or("", |k| k.public.as_str()))
+        .env("KEFU_AGENT_KEY", keys.as_ref().map_or("", |k| k.agent.as_str()))
         .output()
         .expect("run node");
     drop(server);
