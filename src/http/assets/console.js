@@ -58,7 +58,13 @@
     params.set('source', 'agent');
     params.set('limit', '10');
     const request = params.toString();
-    if (!q) { render({ empty: true }); state.lastRequest = null; return; }
+    if (!q) {
+      if (state.controller) state.controller.abort();
+      state.seq += 1; // an answer still on its way is no longer wanted
+      state.lastRequest = null;
+      render({ empty: true });
+      return;
+    }
     if (!force && request === state.lastRequest) return;
     state.lastRequest = request;
     if (state.controller) state.controller.abort();

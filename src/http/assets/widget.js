@@ -414,11 +414,18 @@ footer { margin-top: 10px; padding-top: 10px; border-top: 1px dashed var(--_bord
       return { ok: response.ok, status: response.status, body, retryAfter: response.headers.get('Retry-After') };
     }
 
+    /** Forgets any request in flight: its answer is no longer wanted. */
+    _cancel() {
+      if (this._controller) this._controller.abort();
+      this._controller = null;
+      this._seq += 1;
+    }
+
     async _loadFaq() {
       this._lastQuery = '';
-      if (this._faq) { this._renderFaq(this._faq); return; }
+      if (this._faq) { this._cancel(); this._renderFaq(this._faq); return; }
       const product = this._product;
-      if (!product) { this._renderFaq({ entries: [] }); return; }
+      if (!product) { this._cancel(); this._renderFaq({ entries: [] }); return; }
       this._setStatus(TEXT.loading);
       const result = await this._get(this._url(`/v1/products/${encodeURIComponent(product)}/faq`, { platform: this._platform }));
       if (!result) return;
