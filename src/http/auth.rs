@@ -345,6 +345,9 @@ fn rate_limited(wait: Duration, whom: &str) -> Refusal {
 /// Records who is calling; refuses nothing.
 pub(super) async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let caller = state.access.identify(&request);
+    if let Caller::Key { name, .. } = &caller {
+        tracing::Span::current().record("key", &**name);
+    }
     request.extensions_mut().insert(caller);
     next.run(request).await
 }

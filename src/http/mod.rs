@@ -91,7 +91,8 @@ pub fn app(state: AppState) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
         let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
         let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
-        tracing::info_span!("request", method = %request.method(), route, request_id = id)
+        // `key` (the key's name, never its secret) is filled in once known.
+        tracing::info_span!("request", method = %request.method(), route, request_id = id, key = tracing::field::Empty)
     });
     use axum::middleware::from_fn_with_state;
     // Each group of routes states the weakest role that may call it; the
