@@ -9,8 +9,10 @@
 //! - [`index`]: the tantivy schema, building a new index aside and swapping it
 //!   in atomically, and opening the current one.
 //! - [`search`]: a query → ranked hits (one per entry) with a confidence.
-//! - [`http`]: the axum routes that serve search, entries, feedback and gaps, and the
-//!   browser pages (the product-page widget and the agent console).
+//! - [`http`]: the axum routes that serve search, entries, feedback, gaps and
+//!   product FAQs, behind access keys, and the browser pages (the product-page
+//!   widget and the agent console).
+//! - [`config`]: `kefu.toml`, the access keys and rate limits.
 //! - [`querylog`]: every search and feedback, masked, in SQLite under `--data`.
 //! - [`gaps`]: unanswered questions clustered into work for copywriters.
 //! - [`reload`]: watching `kb/` and swapping in a rebuilt index, never a broken one.
@@ -18,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod config;
 pub mod gaps;
 pub mod http;
 pub mod index;

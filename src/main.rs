@@ -88,6 +88,9 @@ enum Command {
     Check(CheckArgs),
     /// Show which queries change their answer between the served index and the edited kb/.
     Preview(PreviewArgs),
+    /// Issue access keys for kefu.toml.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(clap::Args)]
@@ -189,8 +192,32 @@ enum Format {
     Md,
 }
 
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new secret and print it with the `[[keys]]` block for kefu.toml.
+    /// The secret is shown once; kefu.toml keeps only its hash.
+    New {
+        /// Who holds the key, e.g. `tmall-widget` or `agents`.
+        #[arg(long)]
+        name: String,
+        /// public (product pages), agent or admin.
+        #[arg(long, value_parser = ["public", "agent", "admin"])]
+        role: String,
+        /// For public keys: a page origin allowed to use it (repeatable),
+        /// e.g. https://shop.example.com.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
+    /// Print the secret_sha256 of a secret read from standard input.
+    Hash,
+}
+
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// Access keys and rate limits (TOML). Default: kefu.toml in the current
+    /// folder if there is one; without keys kefu serves loopback only.
+    #[arg(long, env = "KEFU_CONFIG")]
+    config: Option<PathBuf>,
     /// Knowledge-base folder.
     #[arg(long, env = "KEFU_KB", default_value = "kb")]
     kb: PathBuf,
@@ -289,6 +316,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Gaps(args) => report_gaps(args),
         Command::Check(args) => check(args),
         Command::Preview(args) => preview(args),
+        Command::Keys(command) => keys(command),
     }
 }
 
@@ -528,12 +556,77 @@ fn ensure_index(kb: &Path, index_dir: &Path, show_progress: bool) -> Result<()> 
     Ok(())
 }
 
+/// `--config`, else `kefu.toml` if present, else no keys (local mode).
+fn load_config(path: Option<&Path>) -> Result<kefu::config::Config> {
+    let default = Path::new("kefu.toml");
+    match path {
+        Some(path) => Ok(kefu::config::Config::load(path)?),
+        None if default.exists() => Ok(kefu::config::Config::load(default)?),
+        None => Ok(kefu::config::Config::default()),
+    }
+}
+
+fn keys(command: KeysCommand) -> Result<()> {
+    use kefu::config::{hash_secret, new_secret, Role};
+    match command {
+        KeysCommand::New { name, role, origins } => {
+            let role = match role.as_str() {
+                "public" => Role::Public,
+                "agent" => Role::Agent,
+                _ => Role::Admin,
+            };
+            if role != Role::Public && !origins.is_empty() {
+                bail!("--origin is for public keys only: agent and admin keys must never be in a web page");
+            }
+            let secret = new_secret(role).context("cannot read random bytes for the secret")?;
+            // Validate the block exactly as the server will read it.
+            let block = format!(
+                "[[keys]]\nname = {}\nrole = \"{}\"\nsecret_sha256 = \"{}\"\n{}",
+                toml_string(&name),
+                role.as_str(),
+                hash_secret(&secret),
+                if origins.is_empty() {
+                    String::new()
+                } else {
+                    let list: Vec<String> = origins.iter().map(|o| toml_string(o)).collect();
+                    format!("origins = [{}]\n", list.join(", "))
+                }
+            );
+            kefu::config::Config::parse(&block, Path::new("(new key)"))?;
+            eprintln!("secret (shown once; give it to the key's holder, it is not stored anywhere):");
+            println!("{secret}");
+            eprintln!("\nadd to kefu.toml:\n");
+            eprint!("{block}");
+            Ok(())
+        }
+        KeysCommand::Hash => {
+            let mut secret = String::new();
+            std::io::stdin().read_line(&mut secret).context("cannot read the secret from standard input")?;
+            if secret.trim().is_empty() {
+                bail!("no secret on standard input");
+            }
+            println!("{}", hash_secret(&secret));
+            Ok(())
+        }
+    }
+}
+
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
 fn serve(args: ServeArgs) -> Result<()> {
-    if !args.addr.ip().is_loopback() {
+    let config = load_config(args.config.as_deref())?;
+    if !args.addr.ip().is_loopback() && !config.has_keys() {
         bail!(
             "refusing to listen on {}: no access keys are configured, so only a loopback address (127.0.0.1) is allowed",
             args.addr
         );
+    }
+    if config.has_keys() {
+        tracing::info!(keys = config.keys.len(), "access keys required");
+    } else {
+        tracing::info!("no access keys: local mode, every caller has full access (loopback only)");
     }
     // Without a usable index, build one before serving (an invalid kb/ is
     // then fatal: there is nothing to fall back on). With one, serve it and
@@ -567,7 +660,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         tracing::info!(data = %args.data.display(), retention_days = args.retention_days, "query log on");
         log
     };
-    let state = AppState::with_log(SharedIndex::new(index), log).with_reloader(&args.kb, &args.index);
+    let state =
+        AppState::with_log(SharedIndex::new(index), log).with_reloader(&args.kb, &args.index).with_access(&config);
     let reloader = state.reloader.clone().context("reloader")?;
     if let kefu::reload::Outcome::Unchanged { .. } = reloader.reload("start") {
         // The served index is current: report the warnings saved with it.

@@ -6,13 +6,15 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::search::parse_source;
 use super::AppState;
+use crate::model::Audience;
 use crate::querylog::{now_ms, FeedbackEvent};
 
 pub fn routes() -> Router<AppState> {
@@ -31,8 +33,11 @@ struct FeedbackBody {
 
 async fn feedback(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     body: Result<Json<FeedbackBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let caller = caller.map(|Extension(c)| c);
+    let public_caller = caller.as_ref().is_some_and(Caller::public_only);
     let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     if uuid::Uuid::parse_str(body.query_id.trim()).is_err() {
         return Err(ApiError::bad_request(
@@ -40,10 +45,14 @@ async fn feedback(
             "query_id must be the query_id of a search answer (a UUID)",
         ));
     }
-    if state.index.current().entry(&body.entry_id).is_none() {
+    // A public key cannot tell an internal entry from a missing one.
+    let visible = state.index.current().entry(&body.entry_id).is_some_and(|entry| {
+        !public_caller || (entry.audience == Audience::Public && entry.active_at(jiff::Timestamp::now()))
+    });
+    if !visible {
         return Err(ApiError::not_found("entry_not_found", format!("no entry with id {:?}", body.entry_id)));
     }
-    let source = parse_source(body.source.as_deref())?;
+    let source = parse_source(body.source.as_deref(), caller.as_ref())?;
     if state.log.data_dir().is_none() {
         return Err(ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,

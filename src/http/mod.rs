@@ -4,6 +4,7 @@
 //! Errors are JSON, `{"error": {"code", "message"}}`, with a stable code;
 //! bad input is always a 4xx and internal details never reach the client.
 
+pub mod auth;
 mod entries;
 mod error;
 mod feedback;
@@ -11,11 +12,13 @@ mod gaps;
 mod health;
 pub mod metrics;
 mod pages;
+pub mod products;
 mod reload;
 mod search;
 mod status;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request};
@@ -42,6 +45,10 @@ pub struct AppState {
     pub reloader: Option<Arc<Reloader>>,
     /// Request and search counters for `GET /metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Keys, roles and rate limits from `kefu.toml`; local mode without.
+    pub access: Arc<auth::Access>,
+    /// "Most asked" counts for product FAQs, read from the log once a minute.
+    pub asked: Arc<products::AskedCache>,
 }
 
 impl AppState {
@@ -52,7 +59,20 @@ impl AppState {
 
     /// Serves `index` and records every search in `log`.
     pub fn with_log(index: SharedIndex, log: QueryLog) -> Self {
-        AppState { index: Arc::new(index), log: Arc::new(log), reloader: None, metrics: Arc::default() }
+        AppState {
+            index: Arc::new(index),
+            log: Arc::new(log),
+            reloader: None,
+            metrics: Arc::default(),
+            access: Arc::new(auth::Access::local()),
+            asked: Arc::default(),
+        }
+    }
+
+    /// Requires the keys in `config` (local mode if it has none).
+    pub fn with_access(mut self, config: &crate::config::Config) -> Self {
+        self.access = Arc::new(auth::Access::new(config));
+        self
     }
 
     /// Reloads from `kb_dir` into `index_dir` on demand (and, with
@@ -72,21 +92,42 @@ pub fn app(state: AppState) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
         let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
         let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
-        tracing::info_span!("request", method = %request.method(), route, request_id = id)
+        // `key` (the key's name, never its secret) is filled in once known.
+        tracing::info_span!("request", method = %request.method(), route, request_id = id, key = tracing::field::Empty)
     });
-    Router::new()
+    use axum::middleware::from_fn_with_state;
+    // Each group of routes states the weakest role that may call it; the
+    // route layer refuses everyone else before the handler runs.
+    let public = Router::new()
         .merge(search::routes())
-        .merge(entries::routes())
-        .merge(health::routes())
-        .merge(status::routes())
+        .merge(products::routes())
         .merge(feedback::routes())
+        .route_layer(from_fn_with_state(state.clone(), auth::require_public));
+    let agent =
+        Router::new().merge(entries::routes()).route_layer(from_fn_with_state(state.clone(), auth::require_agent));
+    let admin = Router::new()
+        .merge(status::routes())
         .merge(gaps::routes())
         .merge(reload::routes())
         .merge(metrics::routes())
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+    let router = Router::new()
+        .merge(public)
+        .merge(agent)
+        .merge(admin)
+        .merge(health::routes())
         .merge(pages::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(from_fn_with_state(state.clone(), auth::identify))
+        .layer(from_fn_with_state(state.clone(), metrics::track));
+    // Preflights are answered before any key is asked for; refusals (401,
+    // 429) still carry the CORS headers, so the widget can read them.
+    let router = match state.access.cors() {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         // Outermost first: the id is set before the span opens, and copied
         // onto the response last.
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -103,7 +144,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let log = state.log.clone();
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    // The peer address feeds the per-IP rate limit.
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
     let _ = tokio::task::spawn_blocking(move || log.shutdown()).await;
     served
 }

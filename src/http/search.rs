@@ -2,12 +2,16 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
+use axum::Extension;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::AppState;
+use crate::config::Role;
 use crate::model::{Confidence, Hit, Platform};
 use crate::querylog::{now_ms, SearchEvent, Source};
 use crate::search::{Evidence, SearchRequest, SearchResults};
@@ -65,9 +69,17 @@ pub(super) fn parse_audience(value: Option<&str>) -> Result<bool, ApiError> {
     }
 }
 
-/// Who is asking: `widget`, `agent` or `api` (the default). Access keys
-/// will decide this once they exist; until then callers say so.
-pub(super) fn parse_source(value: Option<&str>) -> Result<Source, ApiError> {
+/// Who is asking: `widget`, `agent` or `api`. A public key always counts
+/// as the widget; otherwise the caller may say, and the key's role decides
+/// when it does not (agent keys: `agent`; admin keys and local mode: `api`).
+pub(super) fn parse_source(value: Option<&str>, caller: Option<&Caller>) -> Result<Source, ApiError> {
+    match caller {
+        Some(Caller::Key { role: Role::Public, .. }) => return Ok(Source::Widget),
+        Some(Caller::Key { role: Role::Agent, .. }) if value.is_none_or(|v| v.trim().is_empty()) => {
+            return Ok(Source::Agent)
+        }
+        _ => {}
+    }
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(Source::Api),
         Some(text) => match text.parse::<Source>() {
@@ -77,6 +89,15 @@ pub(super) fn parse_source(value: Option<&str>) -> Result<Source, ApiError> {
             )),
             Ok(source) => Ok(source),
         },
+    }
+}
+
+/// A public key gets answers as sanitised HTML only: the Markdown may hold
+/// raw HTML as the copywriter wrote it, and a product page must never be
+/// one careless `innerHTML` away from running it.
+pub(super) fn hide_markdown<'a>(answers: impl Iterator<Item = &'a mut String>) {
+    for markdown in answers {
+        markdown.clear();
     }
 }
 
@@ -104,9 +125,13 @@ fn parse_limit(value: Option<&str>) -> Result<usize, ApiError> {
 
 async fn search(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request("invalid_parameters", e.body_text()))?;
+    let caller = caller.map(|Extension(c)| c);
+    // A public key sees what a buyer sees, whatever it asks for.
+    let public_caller = caller.as_ref().is_some_and(Caller::public_only);
     let query = params.q.as_deref().unwrap_or("");
     let platform = match params.platform.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         Some(p) => Some(p.parse::<Platform>().map_err(|e| ApiError::bad_request("unknown_platform", e.to_string()))?),
@@ -117,11 +142,19 @@ async fn search(
         limit: parse_limit(params.limit.as_deref())?,
         product: params.product.as_deref().map(str::trim).filter(|p| !p.is_empty()),
         platform,
-        public_only: parse_audience(params.audience.as_deref())?,
+        public_only: parse_audience(params.audience.as_deref())? || public_caller,
         at: None,
     };
     let explain = parse_flag("explain", params.explain.as_deref())?;
-    let source = parse_source(params.source.as_deref())?;
+    if explain && public_caller {
+        // The evidence names runner-up entries, internal ones included.
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: "explain is for agent and admin keys".into(),
+        });
+    }
+    let source = parse_source(params.source.as_deref(), caller.as_ref())?;
     let index = state.index.current();
     let results = index.search(&request)?;
     let evidence = results.evidence;
@@ -143,6 +176,9 @@ async fn search(
     });
     if explain {
         response.explain = evidence;
+    }
+    if public_caller {
+        hide_markdown(response.hits.iter_mut().map(|h| &mut h.answer_markdown));
     }
     Ok(Json(response))
 }

@@ -186,24 +186,25 @@ impl Forward {
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// Reads the little-endian binary files of a generation.
+pub(super) struct Reader<'a> {
+    pub bytes: &'a [u8],
+    pub at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
         Some(slice)
     }
 
-    fn u32(&mut self) -> Option<u32> {
+    pub fn u32(&mut self) -> Option<u32> {
         self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// A count, then `count + extra` values.
-    fn u32s(&mut self, extra: usize) -> Option<Vec<u32>> {
+    pub fn u32s(&mut self, extra: usize) -> Option<Vec<u32>> {
         let count = (self.u32()? as usize).checked_add(extra)?;
         let raw = self.take(count.checked_mul(4)?)?;
         Some(raw.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())

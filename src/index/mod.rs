@@ -13,6 +13,7 @@
 mod build;
 pub(crate) mod forward;
 pub mod schema;
+pub mod vectors;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

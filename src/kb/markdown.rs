@@ -120,11 +120,16 @@ pub fn strip_comments(markdown: &str) -> String {
 }
 
 /// The readable text of answer Markdown: markup removed, blocks separated by
-/// newlines, runs of spaces folded. Raw HTML tags are dropped.
+/// newlines, runs of spaces folded. Raw HTML tags are dropped, and so is
+/// what raw `<script>`, `<style>` and the like enclose: it is code, not
+/// text, and must not turn up in a buyer's snippet.
 pub fn plain_text(markdown: &str) -> String {
     let mut text = String::with_capacity(markdown.len());
+    let mut inside: Option<&'static str> = None;
     for event in new_cmark_parser(markdown) {
         match event {
+            Event::Html(raw) | Event::InlineHtml(raw) => inside = raw_element(&raw, inside),
+            Event::Text(_) | Event::Code(_) if inside.is_some() => {}
             Event::Text(t) | Event::Code(t) => text.push_str(&t),
             Event::SoftBreak | Event::HardBreak => text.push(' '),
             Event::End(
@@ -139,6 +144,37 @@ pub fn plain_text(markdown: &str) -> String {
         .filter(|line| !line.is_empty())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Raw HTML elements whose content is not readable text.
+const NON_TEXT_ELEMENTS: [&str; 7] = ["script", "style", "iframe", "object", "noscript", "template", "textarea"];
+
+/// Which non-text element is open after the raw HTML `raw`, given the one
+/// open before it.
+fn raw_element(raw: &str, mut inside: Option<&'static str>) -> Option<&'static str> {
+    let lower = raw.to_ascii_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        match inside {
+            Some(name) => {
+                if rest.strip_prefix('/').is_some_and(|r| r.starts_with(name)) {
+                    inside = None;
+                }
+            }
+            None => {
+                inside = NON_TEXT_ELEMENTS
+                    .iter()
+                    .copied()
+                    .find(|name| rest.strip_prefix(name).is_some_and(|r| r.starts_with(['>', ' ', '/', '\t', '\n'])));
+                // `<script/>` and `<iframe …/>` enclose nothing.
+                if inside.is_some() && rest.split('>').next().is_some_and(|tag| tag.ends_with('/')) {
+                    inside = None;
+                }
+            }
+        }
+    }
+    inside
 }
 
 #[cfg(test)]
@@ -191,6 +227,12 @@ mod tests {
     #[test]
     fn comments_are_removed() {
         assert_eq!(strip_comments("答<!-- 成本价 30 -->案<!-- 未闭合"), "答案");
+    }
+
+    #[test]
+    fn plain_text_drops_what_scripts_enclose() {
+        let text = plain_text("拆开<script>alert('x')</script>就好<STYLE>p{}</STYLE>。<iframe src=a></iframe>完");
+        assert_eq!(text, "拆开就好。完");
     }
 
     #[test]

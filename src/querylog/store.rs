@@ -345,6 +345,28 @@ impl Store {
     }
 }
 
+impl Store {
+    /// How often each entry answered a question well (confidence `high`,
+    /// top hit) since `since_ms`, asked about `product` or about no product
+    /// in particular: what "most asked" means on a product FAQ.
+    pub fn asked_counts(&self, since_ms: i64, product: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let err = sqlite_err(&self.path);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT top_id, count(*) FROM searches
+                 WHERE ts >= ?1 AND confidence = 'high' AND top_id IS NOT NULL
+                   AND (product = ?2 OR product IS NULL)
+                 GROUP BY top_id",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map(params![since_ms, product], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+}
+
 /// `WHERE` conditions for a filter, with positional parameters.
 fn where_clause(filter: &Filter) -> (String, Vec<rusqlite::types::Value>) {
     let mut clause = String::from("ts >= ?1 AND ts < ?2");

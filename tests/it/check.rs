@@ -131,12 +131,21 @@ fn time_limited_entries_are_served_only_inside_their_window() {
 #[test]
 fn an_entry_disappears_at_its_time_without_a_rebuild() {
     let fixture = Fixture::empty();
-    let end = Timestamp::now() + jiff::SignedDuration::from_secs(2);
-    fixture.write("faq/flash.md", &format!("## 限时秒杀还有吗？ {{#flash valid_to={end}}}\n秒杀进行中。\n"));
-    let index = fixture.build();
+    // The entry must still be live once the build is done; on a busy
+    // machine a build can take seconds, so the margin grows until it is.
+    let mut margin = 2;
+    let (index, end, margin) = loop {
+        let end = Timestamp::now() + jiff::SignedDuration::from_secs(margin);
+        fixture.write("faq/flash.md", &format!("## 限时秒杀还有吗？ {{#flash valid_to={end}}}\n秒杀进行中。\n"));
+        let index = fixture.build();
+        if Timestamp::now() + jiff::SignedDuration::from_millis(500) < end || margin > 60 {
+            break (index, end, margin);
+        }
+        margin *= 4;
+    };
     let found = || index.search(&SearchRequest::new("限时秒杀还有吗")).unwrap().hits.iter().any(|h| h.id == "flash");
     assert!(found(), "served before its end");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60 + margin.unsigned_abs());
     while found() {
         assert!(std::time::Instant::now() < deadline, "still served long after {end}");
         std::thread::sleep(std::time::Duration::from_millis(50));

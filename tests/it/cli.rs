@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{http_get, kefu, serve, status, Fixture};
+use crate::support::{encode, http_get, kefu, serve, serve_with, status, Conn, Fixture};
 
 #[test]
 fn index_command_reports_errors_with_file_and_line() {
@@ -92,6 +92,57 @@ fn serve_refuses_a_public_address_without_keys() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+#[test]
+fn issued_keys_open_the_server_and_nothing_else_does() {
+    let fixture = Fixture::copy("shop");
+    let issue = |role: &str, extra: &[&str]| {
+        let out = kefu().args(["keys", "new", "--name", role, "--role", role]).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let secret = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let block = stderr[stderr.find("[[keys]]").expect("a [[keys]] block")..].to_string();
+        assert!(!block.contains(&secret), "only the hash goes in the file");
+        (secret, block)
+    };
+    let (public, public_block) = issue("public", &["--origin", "https://shop.example.com"]);
+    let (admin, admin_block) = issue("admin", &[]);
+    assert!(public.starts_with("pk_") && admin.starts_with("sk_"));
+    let config = fixture.dir.path().join("kefu.toml");
+    std::fs::write(&config, format!("{public_block}\n{admin_block}")).unwrap();
+    let (_server, addr) = serve_with(&fixture, &["--config", config.to_str().unwrap()]);
+    let search = format!("/v1/search?q={}", encode("能发顺丰吗"));
+    assert_eq!(http_get(&addr, &search).0, 401);
+    assert_eq!(http_get(&addr, &format!("{search}&key={public}")).0, 200);
+    assert_eq!(http_get(&addr, &format!("/v1/status?key={public}")).0, 403);
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
+    let mut conn = Conn::open(&addr).unwrap();
+    let bearer = format!("Bearer {admin}");
+    let (status, body) = conn.get_with("/v1/status", &[("authorization", &bearer)]).unwrap();
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_broken_config_file_is_reported_with_its_line() {
+    let fixture = Fixture::copy("shop");
+    let config = fixture.dir.path().join("kefu.toml");
+    std::fs::write(&config, "[[keys]]\nname = \"w\"\nrole = \"superuser\"\n").unwrap();
+    let out = kefu()
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--kb")
+        .arg(fixture.kb())
+        .arg("--index")
+        .arg(fixture.index())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{}:3:", config.display())), "{stderr}");
+    let out =
+        kefu().args(["keys", "new", "--name", "a", "--role", "agent", "--origin", "https://x.cn"]).output().unwrap();
+    assert!(!out.status.success(), "agent keys never get origins");
 }
 
 /// Waits until the server's log has written everything it accepted.

@@ -1,5 +1,6 @@
 //! kefu's integration tests: one binary, one module per pipeline stage.
 
+mod access;
 mod analysis;
 mod browser;
 mod check;

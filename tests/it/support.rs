@@ -134,7 +134,12 @@ impl Api {
 /// The `kefu` binary with a clean environment.
 pub fn kefu() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kefu"));
-    command.env_remove("KEFU_KB").env_remove("KEFU_INDEX").env_remove("KEFU_DATA").env_remove("KEFU_ADDR");
+    command
+        .env_remove("KEFU_KB")
+        .env_remove("KEFU_INDEX")
+        .env_remove("KEFU_DATA")
+        .env_remove("KEFU_ADDR")
+        .env_remove("KEFU_CONFIG");
     command.env("KEFU_LOG", "info");
     command
 }
@@ -222,7 +227,13 @@ impl Conn {
     }
 
     pub fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
+        self.get_with(path, &[])
+    }
+
+    /// A GET with extra headers (`("authorization", "Bearer …")`).
+    pub fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<(u16, String)> {
+        let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n{extra}\r\n", self.addr);
         self.send(&request)
     }
 
