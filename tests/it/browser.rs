@@ -13,7 +13,9 @@ use axum::http::{header, Request, StatusCode};
 use kefu::http::AppState;
 use kefu::index::SharedIndex;
 
-use crate::support::{serve_with, Fixture};
+use kefu::config::{hash_secret, new_secret, Role};
+
+use crate::support::{serve_on, Fixture};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,9 +44,10 @@ fn find_tools() -> Result<Tools, String> {
     Ok(Tools { node, chromium })
 }
 
-/// A public key for the widget and an agent key for the console, in a
-/// `kefu.toml` the server is started with, so the pages are tested with real
-/// keys: the widget's `?key=` and Bearer feedback, the console's key prompt.
+/// A public key for the widget and an agent key for the console, in the
+/// `kefu.toml` the server starts with, so the pages are tested with real
+/// keys: the widget's `?key=` and Bearer feedback, CORS for a shop's page on
+/// another origin, the console's key prompt.
 struct Keys {
     config: PathBuf,
     public: String,
@@ -52,28 +55,29 @@ struct Keys {
 }
 
 impl Keys {
-    /// `None` while `kefu serve` has no `--config` (no access control yet).
-    fn write(fixture: &Fixture) -> Option<Keys> {
-        let help = crate::support::kefu().args(["serve", "--help"]).output().expect("kefu serve --help");
-        if !String::from_utf8_lossy(&help.stdout).contains("--config") {
-            return None;
-        }
-        let secret = |prefix: &str| format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
-        let sha256 = |text: &str| {
-            use sha2::Digest;
-            sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>()
-        };
-        let (public, agent) = (secret("pk_test"), secret("ak_test"));
+    /// Keys for a server at `origin` (its own pages post feedback with it),
+    /// whose widget may also be embedded by `shop`.
+    fn write(fixture: &Fixture, origin: &str, shop: &str) -> Keys {
+        let public = new_secret(Role::Public).expect("random secret");
+        let agent = new_secret(Role::Agent).expect("random secret");
         let config = fixture.dir.path().join("kefu.toml");
         let text = format!(
-            "[[keys]]\nname = \"browser-widget\"\nrole = \"public\"\nsecret_sha256 = \"{}\"\n\n\
+            "[[keys]]\nname = \"browser-widget\"\nrole = \"public\"\nsecret_sha256 = \"{}\"\n\
+             origins = [\"{origin}\", \"{shop}\"]\n\n\
              [[keys]]\nname = \"browser-agent\"\nrole = \"agent\"\nsecret_sha256 = \"{}\"\n",
-            sha256(&public),
-            sha256(&agent)
+            hash_secret(&public),
+            hash_secret(&agent)
         );
         std::fs::write(&config, text).expect("write kefu.toml");
-        Some(Keys { config, public, agent })
+        Keys { config, public, agent }
     }
+}
+
+/// A free loopback port, so the config can name the server's origin before
+/// the server starts.
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local addr").to_string()
 }
 
 fn required() -> bool {
@@ -91,12 +95,13 @@ fn widget_and_console_work_in_headless_chromium() {
         }
     };
     let fixture = Fixture::copy("kb");
-    let keys = Keys::write(&fixture);
-    let mut args = vec!["--no-watch"];
-    if let Some(keys) = &keys {
-        args.extend(["--config", keys.config.to_str().expect("UTF-8 temp path")]);
-    }
-    let (server, addr) = serve_with(&fixture, &args);
+    let addr = free_addr();
+    // The shop's page is served by run.mjs on another loopback port: a page
+    // on a public address may not call loopback (Private Network Access).
+    let shop = format!("http://{}", free_addr());
+    let keys = Keys::write(&fixture, &format!("http://{addr}"), &shop);
+    let config = keys.config.to_str().expect("UTF-8 temp path");
+    let (server, addr) = serve_on(&fixture, &addr, &["--no-watch", "--config", config]);
     let screenshots =
         std::env::var_os("KEFU_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|| root().join("target/screenshots"));
     let started = Instant::now();
@@ -106,8 +111,9 @@ fn widget_and_console_work_in_headless_chromium() {
         .env("KEFU_URL", format!("http://{addr}"))
         .env("KEFU_SCREENSHOTS", &screenshots)
         .env("CHROMIUM", &tools.chromium)
-        .env("KEFU_PUBLIC_KEY", keys.as_ref().map_or("", |k| k.public.as_str()))
-        .env("KEFU_AGENT_KEY", keys.as_ref().map_or("", |k| k.agent.as_str()))
+        .env("KEFU_PUBLIC_KEY", &keys.public)
+        .env("KEFU_AGENT_KEY", &keys.agent)
+        .env("KEFU_SHOP_ORIGIN", &shop)
         .output()
         .expect("run node");
     drop(server);

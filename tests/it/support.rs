@@ -173,8 +173,14 @@ pub fn serve(fixture: &Fixture) -> (Server, String) {
 
 /// Starts `kefu serve` with extra arguments.
 pub fn serve_with(fixture: &Fixture, extra: &[&str]) -> (Server, String) {
+    serve_on(fixture, "127.0.0.1:0", extra)
+}
+
+/// Starts `kefu serve` on `addr` (a port known beforehand, for a config
+/// that names the server's own origin).
+pub fn serve_on(fixture: &Fixture, addr: &str, extra: &[&str]) -> (Server, String) {
     let mut child = kefu()
-        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(["serve", "--addr", addr])
         .args(extra)
         .arg("--kb")
         .arg(fixture.kb())
