@@ -103,6 +103,7 @@ describe('product-page widget on /demo', () => {
     assert.deepEqual(shown, body.entries.map((e) => e.question));
     assert.ok(!shown.includes(INTERNAL.question));
     assert.deepEqual(problems, []);
+    await page.locator('kefu-faq').screenshot({ path: `${SHOTS}/widget-faq-desktop.png` });
     await context.close();
   });
 
