@@ -68,7 +68,8 @@ fn filler_only_query_finds_nothing() {
 fn shop_dictionary_keeps_domain_words_whole() {
     let plain = Analyzer::new(&AnalysisConfig::default()).unwrap();
     let kb = kefu::kb::load(&Fixture::copy("shop").kb()).unwrap();
-    let shop = Analyzer::new(&AnalysisConfig { dict: kb.dict, synonyms: kb.synonyms }).unwrap();
+    let shop =
+        Analyzer::new(&AnalysisConfig { dict: kb.dict, synonyms: kb.synonyms, options: Default::default() }).unwrap();
     let words = |a: &Analyzer| a.analyze("有运费险吗").words.into_iter().map(|t| t.term).collect::<Vec<_>>();
     assert!(words(&shop).contains(&"运费险".to_string()), "{:?}", words(&shop));
     assert!(!words(&plain).contains(&"运费险".to_string()), "{:?}", words(&plain));
