@@ -163,6 +163,51 @@ const ASKING: &[&str] = &[
     "？",
 ];
 
+/// Question words and stock phrases that ask without saying about what.
+const GENERIC: &[&str] = &[
+    "怎么回事",
+    "怎么办",
+    "怎么处理",
+    "怎么弄",
+    "怎么说",
+    "咋办",
+    "咋回事",
+    "是不是",
+    "可以吗",
+    "行吗",
+    "能吗",
+    "好吗",
+    "对吗",
+    "我想确认下",
+    "确认下",
+    "吗",
+    "么",
+    "嘛",
+    "呢",
+    "啊",
+    "吧",
+    "呀",
+    "亲",
+    "你好",
+    "您好",
+    "我",
+    "你们",
+    "了",
+    "的",
+    "?",
+    "？",
+];
+
+/// Whether a question clause says what it is about (怎么回事 alone does
+/// not: the content is in the clauses around it).
+pub fn has_content(clause: &str) -> bool {
+    let mut rest: String = clause.chars().filter(|c| c.is_alphanumeric()).collect();
+    for g in GENERIC {
+        rest = rest.replace(g, "");
+    }
+    rest.chars().count() >= 3
+}
+
 /// Connectors that start a new clause.
 const CONNECTORS: &[&str] = &["还有", "另外", "顺便问", "然后", "但是", "不过", "而且", "对了"];
 /// Time words that start the asking part of a long clause (…的今天能发吗).

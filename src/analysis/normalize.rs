@@ -44,8 +44,9 @@ impl Normalized {
 }
 
 /// Units that a number counts in buyers' messages: a Chinese numeral right
-/// before one of them is a quantity (七天, 两件, 一双, 九折).
-const MEASURES: &str = "天件个双码号瓶次周月年元块斤套盒支条单包箱日折罐只";
+/// before one of them is a quantity (七天, 两件, 一双, 九折, 三期); 个, 次, 号 and 月 are left alone, they
+/// make too many ordinary words (一个人, 一次性, 一月份).
+const MEASURES: &str = "天件双码瓶期折";
 
 fn numeral_digit(c: char) -> Option<char> {
     let i = "零一二两三四五六七八九".chars().position(|n| n == c)?;

@@ -10,11 +10,16 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::clauses::{self, Attribute, Clause, Role};
-use crate::analysis::pinyin::Lexicon;
+use crate::analysis::pinyin::{Decoded, Lexicon};
 use crate::analysis::{Analysis, Analyzer, Token};
 
 /// Weight of a background clause when the message also asks something.
-const BACKGROUND_WEIGHT: f32 = 0.5;
+/// Measured on the buyer-message set and atec-s500: 0.5 lost 9 points of
+/// R@1 on long messages and 0.011 MRR on atec (the background clause often
+/// names the product or the problem: 「满300减30的券领了，付款时没抵扣，怎么回事」),
+/// 0.8 lost 3 points; so clauses count equally and the gain comes from
+/// dropping chat clauses and lifting attributes out.
+const BACKGROUND_WEIGHT: f32 = 1.0;
 /// Weight of the second and third pinyin candidates of a piece.
 const ALTERNATIVE_WEIGHT: f32 = 0.3;
 
@@ -84,7 +89,7 @@ pub(crate) fn understand(cx: &Context<'_>, query: &str) -> (Understanding, Vec<P
     } else {
         vec![Clause { text: normalized.clone(), role: Role::Question }]
     };
-    let asks = clauses.iter().any(|c| c.role == Role::Question);
+    let asks = clauses.iter().any(|c| c.role == Role::Question && clauses::has_content(&c.text));
     let mut parts = Vec::new();
     let mut searched = Vec::new();
     for clause in clauses {
@@ -132,32 +137,41 @@ fn read_pinyin(cx: &Context<'_>, lexicon: &Lexicon, text: &str, log: &mut Vec<Pi
             return;
         }
         // Known words (sf, vc, ems) stay; the rest of the run is read as pinyin.
-        let mut pending = String::new();
-        let mut emit = |pending: &mut String, out: &mut String, alternatives: &mut String| {
+        let mut pending: Vec<String> = Vec::new();
+        let mut emit = |pending: &mut Vec<String>, out: &mut String, alternatives: &mut String| {
             if pending.is_empty() {
                 return;
             }
-            match lexicon.decode(pending) {
-                Some(d) => {
-                    out.push(' ');
-                    for piece in &d.pieces {
-                        out.push_str(&piece[0]);
+            // The whole run as one reading (`fa huo`), else word by word
+            // (`tuikuan duojiu daozhang`), dropping what does not read (`ma`).
+            let joined = pending.concat();
+            let readings: Vec<(String, Option<Decoded>)> = match lexicon.decode(&joined) {
+                Some(d) => vec![(joined, Some(d))],
+                None => pending.iter().map(|w| (w.clone(), lexicon.decode(w))).collect(),
+            };
+            for (latin, decoded) in readings {
+                match decoded {
+                    Some(d) => {
                         out.push(' ');
-                        for alt in &piece[1..] {
-                            alternatives.push_str(alt);
-                            alternatives.push(' ');
+                        for piece in &d.pieces {
+                            out.push_str(&piece[0]);
+                            out.push(' ');
+                            for alt in &piece[1..] {
+                                alternatives.push_str(alt);
+                                alternatives.push(' ');
+                            }
                         }
+                        log.push(PinyinReading {
+                            latin,
+                            words: d.pieces.iter().map(|p| p[0].clone()).collect(),
+                            slip: d.corrected,
+                        });
                     }
-                    log.push(PinyinReading {
-                        latin: pending.clone(),
-                        words: d.pieces.iter().map(|p| p[0].clone()).collect(),
-                        slip: d.corrected,
-                    });
-                }
-                None => {
-                    out.push(' ');
-                    out.push_str(pending);
-                    out.push(' ');
+                    None => {
+                        out.push(' ');
+                        out.push_str(&latin);
+                        out.push(' ');
+                    }
                 }
             }
             pending.clear();
@@ -171,7 +185,7 @@ fn read_pinyin(cx: &Context<'_>, lexicon: &Lexicon, text: &str, log: &mut Vec<Pi
                 out.push_str(word);
                 out.push(' ');
             } else {
-                pending.push_str(word);
+                pending.push(word.to_string());
             }
         }
         emit(&mut pending, out, alternatives);
@@ -239,7 +253,7 @@ fn is_hanzi(c: char) -> bool {
 /// The parts of a corrected query: the corrected clause texts, weighted as
 /// the originals were.
 pub(crate) fn corrected_parts(cx: &Context<'_>, u: &Understanding, fixed: &[String]) -> Vec<Part> {
-    let asks = u.clauses.iter().any(|c| c.role == Role::Question);
+    let asks = u.clauses.iter().any(|c| c.role == Role::Question && clauses::has_content(&c.text));
     let roles: Vec<Role> = if u.clauses.is_empty() {
         vec![Role::Question]
     } else {
