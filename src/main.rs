@@ -31,6 +31,11 @@ struct Cli {
     /// with the request's route and id, for a log collector.
     #[arg(long, global = true, env = "KEFU_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Query-understanding techniques to turn off, comma-separated:
+    /// clauses, pinyin, typos, mixed_script, domain_vocab (or all). An index
+    /// built with other settings is rebuilt by `serve` and `search`.
+    #[arg(long, global = true, env = "KEFU_DISABLE", default_value = "")]
+    disable: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -81,6 +86,10 @@ enum Command {
         /// Do not record this search in the query log.
         #[arg(long)]
         no_log: bool,
+        /// Show how the query was understood (clauses, tokens, corrections,
+        /// synonyms, pinyin) and why the top hit scored.
+        #[arg(long)]
+        explain: bool,
     },
     /// Report FAQ gaps: buyer questions without a good answer, clustered.
     Gaps(GapsArgs),
@@ -270,10 +279,11 @@ fn run(cli: Cli) -> Result<()> {
         Some(command) => command,
         None => Cli::parse_from(["kefu", "serve"]).command.context("serve is a subcommand")?,
     };
+    kefu::analysis::QueryOptions::disabling(&cli.disable)?.install();
     match command {
         Command::Index { kb, index } => build_index(&kb, &index),
         Command::Serve(args) => serve(args),
-        Command::Search { query, product, platform, public, limit, json, kb, index, data, no_log } => {
+        Command::Search { query, product, platform, public, limit, json, kb, index, data, no_log, explain } => {
             ensure_index(&kb, &index, false)?;
             let searcher = SearchIndex::open(&index)?;
             let request = SearchRequest {
@@ -283,7 +293,12 @@ fn run(cli: Cli) -> Result<()> {
                 public_only: public,
                 ..SearchRequest::new(&query)
             };
-            let response = SearchResponse::new(searcher.search(&request)?);
+            let results = searcher.search(&request)?;
+            let evidence = results.evidence.clone();
+            let mut response = SearchResponse::new(results);
+            if explain {
+                response.explain = evidence;
+            }
             if !no_log {
                 // A terminal search is a question too; a broken log must not stop it.
                 match QueryLog::open(&data, querylog::Options::default()) {
@@ -712,6 +727,9 @@ async fn shutdown_signal() {
 fn print_hits(response: &SearchResponse) {
     let bold = std::io::stdout().is_terminal();
     println!("confidence: {}  ({} hits, {} ms)", response.confidence.as_str(), response.hits.len(), response.took_ms);
+    if let Some(explain) = &response.explain {
+        print_explain(explain);
+    }
     for (i, hit) in response.hits.iter().enumerate() {
         println!("\n{}. {}  [{}]  score {:.2}", i + 1, hit.question, hit.id, hit.score);
         if hit.matched != hit.question {
@@ -720,6 +738,39 @@ fn print_hits(response: &SearchResponse) {
         println!("   {}", emphasise(&hit.snippet, &hit.highlights, bold));
         println!("   {}:{}", hit.source.path, hit.source.line);
     }
+}
+
+/// `kefu search --explain`: how the query was understood and why the top hit scored.
+fn print_explain(e: &kefu::search::Evidence) {
+    if let Some(u) = &e.understanding {
+        println!("understood: {}", u.normalized);
+        for c in &u.clauses {
+            println!("  clause ({:?}): {}", c.role, c.text.trim());
+        }
+        for a in &u.attributes {
+            println!("  attribute {:?}: {}", a.kind, a.text);
+        }
+        for p in &u.pinyin {
+            println!("  pinyin {} → {}{}", p.latin, p.words.join(" "), if p.slip { " (slip corrected)" } else { "" });
+        }
+        for c in &u.corrections {
+            println!("  typo {} → {}", c.from, c.to);
+        }
+        for c in &u.synonyms {
+            println!("  synonym {} → {}", c.from, c.to);
+        }
+        let terms: Vec<String> = u.terms.iter().map(|(t, w)| format!("{t}×{w:.1}")).collect();
+        println!("  words: {}", terms.join(" "));
+    }
+    println!(
+        "top hit: phrasing {:.2} + body {:.2}; matched {}; query coverage {:.2}, match coverage {:.2}, margin {:.2}",
+        e.phrasing_score,
+        e.body_score,
+        e.matched_terms.join(" "),
+        e.query_coverage,
+        e.match_coverage,
+        e.margin
+    );
 }
 
 /// Marks the highlighted character ranges of a snippet in bold on a terminal.

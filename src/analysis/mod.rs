@@ -9,9 +9,13 @@
 //!   meaningful text, so substrings and mis-segmented words still match
 //!   (`灯` finds `大灯`). Latin letters and digits count as one unit per word.
 
+pub mod clauses;
 mod normalize;
+mod options;
+pub mod pinyin;
 mod stopwords;
 pub mod tokenizer;
+mod vocab;
 
 use std::collections::{HashMap, HashSet};
 
@@ -20,13 +24,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::kb::{DictWord, SynonymGroup};
 pub use normalize::{normalize, Normalized, Simplifier};
+pub use options::{QueryOptions, UnknownTechnique};
 
 /// The shop's vocabulary that the analysis depends on. It is saved with each
 /// index so that queries are analysed exactly as the indexed text was.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnalysisConfig {
+    /// The shop's `kb/dict.txt` (the built-in vocabulary is added when
+    /// `options.domain_vocab` is on).
     pub dict: Vec<DictWord>,
+    /// The shop's `kb/synonyms.txt`.
     pub synonyms: Vec<SynonymGroup>,
+    /// The techniques the index was built with; searches use the same.
+    #[serde(default)]
+    pub options: QueryOptions,
 }
 
 /// Why the analyzer could not be built.
@@ -87,6 +98,7 @@ pub struct Analyzer {
     /// Normalised canonical word → its other normalised spellings.
     variants: HashMap<String, Vec<String>>,
     filler: HashSet<&'static str>,
+    options: QueryOptions,
 }
 
 /// A meaningful run unit: one Chinese character, or one Latin/digit word.
@@ -100,16 +112,28 @@ impl Analyzer {
     pub fn new(config: &AnalysisConfig) -> Result<Self, AnalysisError> {
         let simplifier = Simplifier::new().map_err(|e| AnalysisError::Simplifier(e.to_string()))?;
         let mut jieba = Jieba::new();
-        for word in &config.dict {
-            let text = normalize(&simplifier, &word.word).text;
+        let (dict, groups) = if config.options.domain_vocab {
+            vocab::merge(&config.dict, &config.synonyms)
+        } else {
+            (config.dict.clone(), config.synonyms.clone())
+        };
+        let norm = |text: &str| {
+            let mut n = normalize(&simplifier, text);
+            if config.options.mixed_script {
+                n.fold_numerals();
+            }
+            n.text
+        };
+        for word in &dict {
+            let text = norm(&word.word);
             jieba.add_word(&text, word.freq, word.tag.as_deref());
         }
         let mut synonyms = HashMap::new();
         let mut variants: HashMap<String, Vec<String>> = HashMap::new();
-        for group in &config.synonyms {
-            let canonical = normalize(&simplifier, &group.0[0]).text;
+        for group in &groups {
+            let canonical = norm(&group.0[0]);
             for word in &group.0 {
-                let text = normalize(&simplifier, word).text;
+                let text = norm(word);
                 // A synonym must come out of segmentation whole to be replaced.
                 if !jieba.has_word(&text) {
                     jieba.add_word(&text, None, None);
@@ -120,7 +144,14 @@ impl Analyzer {
                 }
             }
         }
-        Ok(Analyzer { jieba, simplifier, synonyms, variants, filler: stopwords::FILLER.iter().copied().collect() })
+        Ok(Analyzer {
+            jieba,
+            simplifier,
+            synonyms,
+            variants,
+            filler: stopwords::FILLER.iter().copied().collect(),
+            options: config.options,
+        })
     }
 
     /// The other spellings that analysis turns into `canonical` (synonyms,
@@ -131,7 +162,31 @@ impl Analyzer {
 
     /// Normalises text the way every indexed and searched text is.
     pub fn normalize(&self, text: &str) -> Normalized {
-        normalize(&self.simplifier, text)
+        let mut norm = normalize(&self.simplifier, text);
+        if self.options.mixed_script {
+            norm.fold_numerals();
+        }
+        norm
+    }
+
+    /// The techniques this analyzer (and its index) was built with.
+    pub fn options(&self) -> &QueryOptions {
+        &self.options
+    }
+
+    /// Whether jieba knows `word` (normalised) as a dictionary word.
+    pub fn has_word(&self, word: &str) -> bool {
+        self.jieba.has_word(word)
+    }
+
+    /// Whether `word` (normalised) is chatty filler that analysis drops.
+    pub fn is_filler(&self, word: &str) -> bool {
+        self.filler.contains(word)
+    }
+
+    /// The canonical word `word` (normalised) is indexed as, if it is a synonym.
+    pub fn canonical(&self, word: &str) -> Option<&str> {
+        self.synonyms.get(word).map(String::as_str)
     }
 
     /// Runs the whole pipeline on `text`. Token ranges refer to `text`.
@@ -210,6 +265,7 @@ mod tests {
         let config = AnalysisConfig {
             dict: vec![DictWord { word: "运费险".into(), freq: Some(2000), tag: None }],
             synonyms: vec![SynonymGroup(vec!["顺丰".into(), "SF".into(), "顺丰快递".into()])],
+            options: QueryOptions { domain_vocab: false, ..QueryOptions::default() },
         };
         Analyzer::new(&config).unwrap()
     }

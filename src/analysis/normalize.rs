@@ -43,6 +43,41 @@ impl Normalized {
     }
 }
 
+/// Units that a number counts in buyers' messages: a Chinese numeral right
+/// before one of them is a quantity (七天, 两件, 一双, 九折, 三期); 个, 次, 号 and 月 are left alone, they
+/// make too many ordinary words (一个人, 一次性, 一月份).
+const MEASURES: &str = "天件双码瓶期折";
+
+fn numeral_digit(c: char) -> Option<char> {
+    let i = "零一二两三四五六七八九".chars().position(|n| n == c)?;
+    Some(b"01223456789"[i] as char)
+}
+
+impl Normalized {
+    /// Writes single Chinese numerals that count something as digits
+    /// (七天 → 7天, 两件 → 2件), so 七天无理由 and 7天无理由 are one term and
+    /// `7天` finds `七天`. Only a lone numeral before a measure word changes:
+    /// 十五天, 一起, 统一 and 第一 stay as they are.
+    pub fn fold_numerals(&mut self) {
+        if !self.text.chars().any(|c| numeral_digit(c).is_some()) {
+            return;
+        }
+        let chars: Vec<char> = self.text.chars().collect();
+        let mut out = String::with_capacity(self.text.len());
+        for (i, &c) in chars.iter().enumerate() {
+            let before = i.checked_sub(1).map(|j| chars[j]);
+            let lone = before.is_none_or(|b| numeral_digit(b).is_none() && !"十百千万第".contains(b));
+            let counts = chars.get(i + 1).is_some_and(|n| MEASURES.contains(*n));
+            match numeral_digit(c) {
+                Some(d) if lone && counts => out.push(d),
+                _ => out.push(c),
+            }
+        }
+        self.starts = out.char_indices().map(|(i, _)| i).collect();
+        self.text = out;
+    }
+}
+
 /// Characters that NFKC and lower-casing leave unchanged, the common case.
 fn is_stable(c: char) -> bool {
     matches!(c, '\u{4e00}'..='\u{9fff}') || (c.is_ascii() && !c.is_ascii_uppercase())
@@ -88,6 +123,17 @@ mod tests {
         let s = Simplifier::new().unwrap();
         assert_eq!(normalize(&s, "ＳＦ發貨７天").text, "sf发货7天");
         assert_eq!(normalize(&s, "請問能開發票嗎").text, "请问能开发票吗");
+    }
+
+    #[test]
+    fn numerals_that_count_become_digits() {
+        let s = Simplifier::new().unwrap();
+        let mut n = normalize(&s, "七天无理由，两件一起发，第一次，十五天");
+        n.fold_numerals();
+        assert_eq!(n.text, "7天无理由,2件一起发,第一次,十五天");
+        let start = n.text.find("2件").unwrap();
+        let (a, b) = n.original_range(start, start + "2件".len());
+        assert_eq!(&"七天无理由，两件一起发，第一次，十五天"[a..b], "两件");
     }
 
     #[test]

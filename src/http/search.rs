@@ -157,7 +157,7 @@ async fn search(
     let source = parse_source(params.source.as_deref(), caller.as_ref())?;
     let index = state.index.current();
     let results = index.search(&request)?;
-    let evidence = results.evidence;
+    let evidence = results.evidence.clone();
     let mut response = SearchResponse::new(results);
     state.metrics.search(response.confidence, source);
     // Queued, never awaited: the writer masks and stores it.

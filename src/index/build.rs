@@ -14,7 +14,7 @@ use super::{
     MAX_KEPT_WARNINGS, WARNINGS,
 };
 use crate::analysis::tokenizer::pre_tokenized;
-use crate::analysis::{Analysis, AnalysisConfig, Analyzer, Stream};
+use crate::analysis::{Analysis, AnalysisConfig, Analyzer, QueryOptions, Stream};
 use crate::kb::KnowledgeBase;
 use crate::model::Entry;
 
@@ -33,13 +33,24 @@ const WRITER_MEMORY: usize = 200_000_000;
 /// Builds an index of `kb` into a new generation under `index_dir` and makes
 /// it current. `progress(done, total)` is called as entries are indexed.
 pub fn build(kb: &KnowledgeBase, index_dir: &Path, progress: &dyn Fn(usize, usize)) -> Result<BuildReport, IndexError> {
+    build_with(kb, index_dir, progress, &QueryOptions::installed())
+}
+
+/// [`build`] with explicit query-understanding options (to measure one
+/// technique against another in a single process).
+pub fn build_with(
+    kb: &KnowledgeBase,
+    index_dir: &Path,
+    progress: &dyn Fn(usize, usize),
+    options: &QueryOptions,
+) -> Result<BuildReport, IndexError> {
     let started = Instant::now();
     std::fs::create_dir_all(index_dir).map_err(io_err(index_dir))?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let name = format!("gen-{now_ms:014}-{:08x}", rand_suffix());
     let tmp = index_dir.join(format!(".tmp-{name}"));
     std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    let result = write_generation(kb, &tmp, progress, started, now_ms);
+    let result = write_generation(kb, &tmp, progress, started, now_ms, options);
     let manifest = match result {
         Ok(manifest) => manifest,
         Err(err) => {
@@ -81,8 +92,9 @@ fn write_generation(
     progress: &dyn Fn(usize, usize),
     started: Instant,
     now_ms: u64,
+    options: &QueryOptions,
 ) -> Result<Manifest, IndexError> {
-    let config = AnalysisConfig { dict: kb.dict.clone(), synonyms: kb.synonyms.clone() };
+    let config = AnalysisConfig { dict: kb.dict.clone(), synonyms: kb.synonyms.clone(), options: *options };
     let analyzer = Arc::new(Analyzer::new(&config)?);
     let index = Index::create_in_dir(dir, schema::build_schema())?;
     schema::register_tokenizers(&index, &analyzer);
@@ -123,6 +135,7 @@ fn write_generation(
         timed: kb.entries.iter().filter(|e| e.is_timed()).count(),
         build_ms: started.elapsed().as_millis() as u64,
         kefu_version: env!("CARGO_PKG_VERSION").to_string(),
+        options: *options,
     };
     // Written last: a generation without a manifest is incomplete.
     write_json(&dir.join(MANIFEST), &manifest)?;

@@ -169,6 +169,19 @@ impl Forward {
         self.vocab[usize::from(stream_tag(stream))].get(term).copied()
     }
 
+    /// Every word (words stream) of the indexed phrasings with the number of
+    /// phrasings that have it: the vocabulary a pinyin lexicon decodes into.
+    pub fn word_phrasings(&self) -> Vec<(&str, u32)> {
+        let mut counts: HashMap<u32, u32> = HashMap::new();
+        for packed in &self.terms {
+            *counts.entry(packed >> 8).or_default() += 1;
+        }
+        self.vocab[usize::from(stream_tag(Stream::Words))]
+            .iter()
+            .map(|(word, id)| (word.as_str(), counts.get(id).copied().unwrap_or(0)))
+            .collect()
+    }
+
     /// Where the terms of phrasing `phrasing` of entry `ord` are: a start
     /// and a length for [`Forward::terms`].
     pub fn row(&self, ord: u32, phrasing: u32) -> Option<(u32, u32)> {

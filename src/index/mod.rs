@@ -22,17 +22,18 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use tantivy::{Index, IndexReader, ReloadPolicy};
 
-use crate::analysis::{AnalysisConfig, AnalysisError, Analyzer};
+use crate::analysis::pinyin::Lexicon;
+use crate::analysis::{AnalysisConfig, AnalysisError, Analyzer, QueryOptions, Stream};
 use crate::kb::{self, KbError};
 use crate::model::Entry;
 use crate::search::collect::{Bounds, DocTable, Scopes};
 use crate::search::snippet::Plainness;
-pub use build::{build, BuildReport};
+pub use build::{build, build_with, BuildReport};
 use forward::Forward;
 pub use schema::Fields;
 
 /// Bumped whenever the schema or analysis changes in a way that needs a rebuild.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 const CURRENT: &str = "CURRENT";
 const MANIFEST: &str = "manifest.json";
 const ENTRIES: &str = "entries.json";
@@ -88,6 +89,9 @@ pub struct Manifest {
     pub timed: usize,
     pub build_ms: u64,
     pub kefu_version: String,
+    /// The query-understanding techniques the index was built with.
+    #[serde(default)]
+    pub options: QueryOptions,
 }
 
 /// An opened generation: everything a search needs, immutable once loaded.
@@ -108,6 +112,8 @@ pub struct SearchIndex {
     pub(crate) forward: Forward,
     /// Which answers are already in normal form (for snippets).
     pub(crate) plainness: Plainness,
+    /// The index's words by pinyin, when pinyin or typo correction is on.
+    pub(crate) lexicon: Option<Lexicon>,
     pub manifest: Manifest,
     /// Generation folder name, reported as the index revision.
     pub revision: String,
@@ -148,6 +154,8 @@ impl SearchIndex {
         let docs = DocTable::load(&reader.searcher(), &forward, [fields.q_words, fields.q_bigrams, fields.q_chars])?;
         let scopes = Scopes::new(&entries);
         let plainness_len = entries.len();
+        let options = *analyzer.options();
+        let lexicon = (options.pinyin || options.typos).then(|| Lexicon::new(forward.word_phrasings()));
         Ok(SearchIndex {
             reader,
             fields,
@@ -159,6 +167,7 @@ impl SearchIndex {
             bounds: Bounds::default(),
             forward,
             plainness: Plainness::new(plainness_len),
+            lexicon,
             manifest,
             revision: name.to_string(),
         })
@@ -178,6 +187,11 @@ impl SearchIndex {
 
     pub fn analyzer(&self) -> &Analyzer {
         &self.analyzer
+    }
+
+    /// Whether some indexed phrasing has the word `word` (normalised).
+    pub fn knows_word(&self, word: &str) -> bool {
+        self.forward.term_id(Stream::Words, word).is_some()
     }
 }
 
@@ -254,7 +268,8 @@ pub fn refresh(kb_dir: &Path, index_dir: &Path, progress: &dyn Fn(usize, usize))
     if let Some(manifest) = &current {
         // Another kefu version may analyse text differently: rebuild.
         let same_kefu = manifest.kefu_version == env!("CARGO_PKG_VERSION");
-        if same_kefu && kb::fingerprint(kb_dir).is_ok_and(|f| f == manifest.fingerprint) {
+        let same_options = manifest.options == QueryOptions::installed();
+        if same_kefu && same_options && kb::fingerprint(kb_dir).is_ok_and(|f| f == manifest.fingerprint) {
             return Ok(Refresh::UpToDate);
         }
     }

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{Audience, Entry, Kind, SourceRef};
 pub use front_matter::Located;
-pub use resources::{DictWord, SynonymGroup};
+pub use resources::{parse_dict, parse_synonyms, DictWord, SynonymGroup};
 
 /// Folders of a knowledge base and the kind of entry each holds.
 pub const KIND_FOLDERS: [(&str, Kind); 3] = [("products", Kind::Product), ("rules", Kind::Rule), ("faq", Kind::Faq)];

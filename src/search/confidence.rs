@@ -33,7 +33,7 @@ pub const HIGH_MARGIN: f32 = 0.10;
 pub const NONE_MATCH_COVERAGE: f32 = 0.20;
 
 /// The measurements a confidence is decided on.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// IDF-weighted share of the query found in the matched phrasing.
     pub query_coverage: f32,
@@ -41,6 +41,20 @@ pub struct Evidence {
     pub match_coverage: f32,
     /// `(top score − second score) / top score`; 1 when there is one hit.
     pub margin: f32,
+    /// The query's terms the matched phrasing has, rarest first: why the
+    /// top hit scored.
+    #[serde(default)]
+    pub matched_terms: Vec<String>,
+    /// The top hit's score from its best phrasing…
+    #[serde(default)]
+    pub phrasing_score: f32,
+    /// …and from its title, tags and answer.
+    #[serde(default)]
+    pub body_score: f32,
+    /// How the query was understood: clauses, attributes, pinyin,
+    /// corrections, synonyms and the weighted terms searched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub understanding: Option<crate::search::Understanding>,
 }
 
 impl Evidence {
@@ -85,5 +99,16 @@ pub fn evidence(index: &SearchIndex, searcher: &Searcher, query: &Analysis, matc
     let ratio = |w: f32| if w > 0.0 { (shared_w / w).min(1.0) } else { 0.0 };
     let query_coverage = ratio(weight(&q));
     let match_coverage = ratio(weight(&m));
-    Evidence { query_coverage, match_coverage, margin }
+    let mut matched: Vec<(f32, &str)> = shared.iter().map(|(field, t)| (idf(*field, t), t.as_str())).collect();
+    matched.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    let matched_terms = matched.iter().take(12).map(|(_, t)| t.to_string()).collect();
+    Evidence {
+        query_coverage,
+        match_coverage,
+        margin,
+        matched_terms,
+        phrasing_score: 0.0,
+        body_score: 0.0,
+        understanding: None,
+    }
 }

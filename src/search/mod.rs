@@ -15,6 +15,7 @@
 pub(crate) mod collect;
 mod confidence;
 pub(crate) mod snippet;
+pub mod understand;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ use crate::index::SearchIndex;
 use crate::model::{Confidence, Entry, Hit, Platform};
 use collect::{Filter, WeightedTerm};
 pub use confidence::Evidence;
+use understand::Part;
+pub use understand::Understanding;
 
 /// Longest query accepted, in characters. Longer text is not a question.
 pub const MAX_QUERY_CHARS: usize = 2000;
@@ -128,6 +131,39 @@ pub struct SearchResults {
     pub took: Duration,
 }
 
+/// How much more of the query (coverage, 0–1) a typo correction must match
+/// to be kept: a correction that only reshuffles near-ties is not one.
+const TYPO_GAIN: f32 = 0.05;
+
+/// Ranked entries of one query, before hits are made.
+struct Ranked {
+    entries: Vec<(u32, Candidate, f32)>,
+    margin: f32,
+    /// The parts' terms as one analysis (confidence, snippets).
+    analysis: Analysis,
+    /// The top hit's evidence, measured once.
+    top: Option<Evidence>,
+}
+
+impl Ranked {
+    fn measure(&mut self, index: &SearchIndex, searcher: &tantivy::Searcher) {
+        self.top = self.entries.first().and_then(|(ord, c, _)| {
+            let entry = index.entry_at(*ord as usize)?;
+            let matched = entry.phrasings().nth(c.phrasing).unwrap_or(&entry.question);
+            Some(confidence::evidence(index, searcher, &self.analysis, matched, self.margin))
+        });
+    }
+
+    fn confidence(&self) -> Confidence {
+        self.top.as_ref().map_or(Confidence::None, Evidence::confidence)
+    }
+
+    /// Share of the query the top hit covers; 0 without hits.
+    fn coverage(&self) -> f32 {
+        self.top.as_ref().map_or(0.0, |e| e.query_coverage)
+    }
+}
+
 /// Per-entry accumulation while merging the two queries.
 #[derive(Debug, Clone, Copy, Default)]
 struct Candidate {
@@ -156,17 +192,64 @@ impl SearchIndex {
         if request.limit == 0 || request.limit > MAX_LIMIT {
             return Err(SearchError::BadLimit);
         }
-        let analysis = self.analyzer.analyze(query);
-        let empty = |started: Instant| SearchResults {
-            confidence: Confidence::None,
-            hits: Vec::new(),
-            evidence: None,
-            took: started.elapsed(),
-        };
-        if analysis.is_empty() {
-            return Ok(empty(started));
+        let knows = |word: &str| self.knows_word(word);
+        let cx = understand::Context { analyzer: &self.analyzer, lexicon: self.lexicon.as_ref(), knows: &knows };
+        let (mut understanding, parts) = understand::understand(&cx, query);
+        if parts.iter().all(|p| p.analysis.is_empty()) {
+            return Ok(SearchResults {
+                confidence: Confidence::None,
+                hits: Vec::new(),
+                evidence: None,
+                took: started.elapsed(),
+            });
         }
         let searcher = self.reader.searcher();
+        let mut ranked = self.rank(&searcher, request, ranking, &parts)?;
+        // Typos: only when the search is weak, and only if the corrected
+        // query matches the knowledge base better than the one typed.
+        if self.analyzer.options().typos && ranked.confidence() != Confidence::High {
+            if let Some((corrections, fixed)) = understand::correct(&cx, &understanding) {
+                let fixed_parts = understand::corrected_parts(&cx, &understanding, &fixed);
+                let second = self.rank(&searcher, request, ranking, &fixed_parts)?;
+                if second.coverage() > ranked.coverage() + TYPO_GAIN {
+                    ranked = second;
+                    understanding.corrections = corrections;
+                    understand::describe(&self.analyzer, &mut understanding, &fixed_parts);
+                }
+            }
+        }
+
+        let Ranked { entries, margin, analysis, .. } = ranked;
+        let mut hits = Vec::with_capacity(request.limit);
+        let mut evidence = None;
+        for (rank, (ord, candidate, score)) in entries.into_iter().take(request.limit).enumerate() {
+            let Some(entry) = self.entry_at(ord as usize) else {
+                continue;
+            };
+            let matched = entry.phrasings().nth(candidate.phrasing).unwrap_or(&entry.question);
+            if rank == 0 {
+                let mut e = confidence::evidence(self, &searcher, &analysis, matched, margin);
+                e.phrasing_score = candidate.phrasing_score;
+                e.body_score = candidate.body_score;
+                evidence = Some(e);
+            }
+            hits.push(self.hit(ord as usize, entry, matched, score, &analysis));
+        }
+        let confidence = evidence.as_ref().map_or(Confidence::None, Evidence::confidence);
+        if let Some(e) = evidence.as_mut() {
+            e.understanding = Some(understanding);
+        }
+        Ok(SearchResults { confidence, hits, evidence, took: started.elapsed() })
+    }
+
+    /// Ranks entries for the weighted parts of a query.
+    fn rank(
+        &self,
+        searcher: &tantivy::Searcher,
+        request: &SearchRequest<'_>,
+        ranking: &Ranking,
+        parts: &[Part],
+    ) -> Result<Ranked, SearchError> {
         let filter = self.filter(request);
         // Each query keeps its best entries; the merge needs a margin beyond
         // `limit` for entries that one query ranks low and the other high.
@@ -176,7 +259,7 @@ impl SearchIndex {
             if self.docs.documents() <= ranking.exhaustive_below { usize::MAX } else { ranking.candidate_postings };
         let top = |terms: &[WeightedTerm], forward| {
             let top = collect::TopK {
-                searcher: &searcher,
+                searcher,
                 docs: &self.docs,
                 scopes: &self.scopes,
                 bounds: &self.bounds,
@@ -188,6 +271,7 @@ impl SearchIndex {
             top.run(terms)
         };
         let f = &self.fields;
+        let analysis = understand::merged(parts);
 
         let mut merged: HashMap<u32, Candidate> = HashMap::new();
         let phrasing_terms = weighted_terms(
@@ -196,7 +280,7 @@ impl SearchIndex {
                 (f.q_bigrams, Stream::Bigrams, ranking.bigrams),
                 (f.q_chars, Stream::Chars, ranking.chars),
             ],
-            &analysis,
+            parts,
         );
         for (score, doc) in top(&phrasing_terms, Some(&self.forward))? {
             let c = merged.entry(doc.ord).or_default();
@@ -207,38 +291,23 @@ impl SearchIndex {
         }
         let body_terms = weighted_terms(
             &[(f.t_words, Stream::Words, ranking.title), (f.a_words, Stream::Words, ranking.answer)],
-            &analysis,
+            parts,
         );
         for (score, doc) in top(&body_terms, None)? {
             merged.entry(doc.ord).or_default().body_score = score;
         }
-        if merged.is_empty() {
-            return Ok(empty(started));
-        }
 
-        let mut ranked: Vec<(u32, Candidate, f32)> =
+        let mut entries: Vec<(u32, Candidate, f32)> =
             merged.into_iter().map(|(ord, c)| (ord, c, c.phrasing_score + c.body_score)).collect();
-        ranked.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
-        let margin = match ranked.as_slice() {
+        entries.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        let margin = match entries.as_slice() {
             [first, second, ..] if first.2 > 0.0 => (first.2 - second.2) / first.2,
             _ => 1.0,
         };
-        ranked.truncate(request.limit);
-
-        let mut hits = Vec::with_capacity(ranked.len());
-        let mut evidence = None;
-        for (rank, (ord, candidate, score)) in ranked.into_iter().enumerate() {
-            let Some(entry) = self.entry_at(ord as usize) else {
-                continue;
-            };
-            let matched = entry.phrasings().nth(candidate.phrasing).unwrap_or(&entry.question);
-            if rank == 0 {
-                evidence = Some(confidence::evidence(self, &searcher, &analysis, matched, margin));
-            }
-            hits.push(self.hit(ord as usize, entry, matched, score, &analysis));
-        }
-        let confidence = evidence.as_ref().map_or(Confidence::None, Evidence::confidence);
-        Ok(SearchResults { confidence, hits, evidence, took: started.elapsed() })
+        entries.truncate(request.limit.max(2));
+        let mut ranked = Ranked { entries, margin, analysis, top: None };
+        ranked.measure(self, searcher);
+        Ok(ranked)
     }
 
     /// The request's filters; the clock is read only when the index has
@@ -270,21 +339,29 @@ impl SearchIndex {
     }
 }
 
-/// The analysed terms in the given fields with their weights: a query
-/// repeating a term counts it as often.
-fn weighted_terms(fields: &[(Field, Stream, f32)], analysis: &Analysis) -> Vec<WeightedTerm> {
-    let mut terms = Vec::new();
+/// The analysed terms of the parts in the given fields with their weights:
+/// a query repeating a term counts it as often, and each part's terms count
+/// with the part's weight.
+fn weighted_terms(fields: &[(Field, Stream, f32)], parts: &[Part]) -> Vec<WeightedTerm> {
+    let mut terms: Vec<WeightedTerm> = Vec::new();
     for &(field, stream, weight) in fields {
         if weight <= 0.0 {
             continue;
         }
-        for (term, count) in term_counts(analysis, stream) {
-            terms.push(WeightedTerm {
-                term: Term::from_field_text(field, term),
-                stream,
-                text: term.to_string(),
-                boost: weight * count as f32,
-            });
+        let first = terms.len();
+        for part in parts {
+            for (term, count) in term_counts(&part.analysis, stream) {
+                let boost = weight * part.weight * count as f32;
+                match terms[first..].iter_mut().find(|t| t.text == term) {
+                    Some(t) => t.boost += boost,
+                    None => terms.push(WeightedTerm {
+                        term: Term::from_field_text(field, term),
+                        stream,
+                        text: term.to_string(),
+                        boost,
+                    }),
+                }
+            }
         }
     }
     terms

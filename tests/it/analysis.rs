@@ -66,10 +66,19 @@ fn filler_only_query_finds_nothing() {
 
 #[test]
 fn shop_dictionary_keeps_domain_words_whole() {
-    let plain = Analyzer::new(&AnalysisConfig::default()).unwrap();
+    // Without the built-in vocabulary, which has 运费险 too (see below).
+    let bare = kefu::analysis::QueryOptions { domain_vocab: false, ..Default::default() };
+    let plain = Analyzer::new(&AnalysisConfig { options: bare, ..AnalysisConfig::default() }).unwrap();
     let kb = kefu::kb::load(&Fixture::copy("shop").kb()).unwrap();
-    let shop = Analyzer::new(&AnalysisConfig { dict: kb.dict, synonyms: kb.synonyms }).unwrap();
+    let shop = Analyzer::new(&AnalysisConfig { dict: kb.dict, synonyms: kb.synonyms, options: bare }).unwrap();
     let words = |a: &Analyzer| a.analyze("有运费险吗").words.into_iter().map(|t| t.term).collect::<Vec<_>>();
     assert!(words(&shop).contains(&"运费险".to_string()), "{:?}", words(&shop));
     assert!(!words(&plain).contains(&"运费险".to_string()), "{:?}", words(&plain));
+}
+
+#[test]
+fn builtin_vocabulary_works_without_shop_configuration() {
+    let a = Analyzer::new(&AnalysisConfig::default()).unwrap();
+    let words = a.analyze("有运费险吗，能发SF不").words.into_iter().map(|t| t.term).collect::<Vec<_>>();
+    assert!(words.contains(&"运费险".to_string()) && words.contains(&"顺丰".to_string()), "{words:?}");
 }

@@ -103,3 +103,47 @@ fn unanswerable_questions_are_not_marked_high() {
         .collect();
     assert!(high.len() * 10 <= queries.len(), "marked high although the KB has no answer: {high:?}");
 }
+
+/// Buyer messages as they arrive on 旺旺/京东咚咚 (tests/queries/buyer-messages.jsonl):
+/// long chatty messages, pinyin and initials, traditional characters,
+/// homophone typos, mixed script. Floors sit a little under the figures in
+/// README ("Buyer messages") so that a regression in any case fails.
+#[test]
+fn buyer_messages_find_their_entries_per_case() {
+    let index = Fixture::copy("kb").build();
+    let queries = read("buyer-messages.jsonl");
+    assert!(queries.len() >= 300, "the buyer-message set must keep at least 300 messages");
+    let mut by_case: BTreeMap<String, Tally> = BTreeMap::new();
+    for q in &queries {
+        let request =
+            SearchRequest { product: q.product.as_deref(), platform: q.platform, ..SearchRequest::new(&q.query) };
+        let results = index.search(&request).unwrap();
+        let rank = results.hits.iter().position(|h| q.gold.contains(&h.id));
+        for key in ["all".to_string(), q.case.clone()] {
+            let t = by_case.entry(key).or_default();
+            t.n += 1;
+            t.top1 += usize::from(rank == Some(0));
+            t.rr += rank.map_or(0.0, |r| 1.0 / (r + 1) as f64);
+        }
+    }
+    let floors = [
+        ("all", 0.82, 0.88),
+        ("long", 0.84, 0.90),
+        ("pinyin", 0.60, 0.72),
+        ("initials", 0.45, 0.60),
+        ("traditional", 0.89, 0.93),
+        ("typo", 0.82, 0.88),
+        ("mixed", 0.80, 0.86),
+        ("colloquial", 0.73, 0.82),
+        ("plain", 0.95, 0.97),
+    ];
+    for (case, min_r1, min_mrr) in floors {
+        let t = &by_case[case];
+        let (r1, mrr) = (t.top1 as f64 / t.n as f64, t.rr / t.n as f64);
+        eprintln!("{case:12} n={:3} R@1={r1:.3} MRR@10={mrr:.3}", t.n);
+        assert!(
+            r1 >= min_r1 && mrr >= min_mrr,
+            "{case}: R@1 {r1:.3} (floor {min_r1}), MRR@10 {mrr:.3} (floor {min_mrr})"
+        );
+    }
+}
