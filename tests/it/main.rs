@@ -9,5 +9,6 @@ mod kb;
 mod ranking;
 mod reload;
 mod search;
+mod semantic;
 mod soak;
 mod support;
