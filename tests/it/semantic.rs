@@ -66,7 +66,13 @@ fn vectors_match_the_numpy_reference() {
             worst = (c, text.to_string());
         }
     }
-    eprintln!("min cosine vs reference over {} texts: {:.9} ({:?})", lines.len(), worst.0, worst.1);
+    eprintln!(
+        "min cosine vs reference over {} texts: {:.9} (1 - cos = {:.1e}, {:?})",
+        lines.len(),
+        worst.0,
+        1.0 - worst.0,
+        worst.1
+    );
     assert!(worst.0 >= 0.999, "cosine {} for {:?}", worst.0, worst.1);
 }
 
