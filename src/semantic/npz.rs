@@ -231,11 +231,12 @@ fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
-    fn npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
+    /// An `.npy` member's bytes.
+    pub(crate) fn npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
         npy_with_order(descr, "False", shape, payload)
     }
 
@@ -253,7 +254,8 @@ mod tests {
         out
     }
 
-    fn write_npz(dir: &Path, members: &[(&str, Vec<u8>)]) -> PathBuf {
+    /// Writes `w.npz` in `dir` with the given members.
+    pub(crate) fn write_npz(dir: &Path, members: &[(&str, Vec<u8>)]) -> PathBuf {
         let path = dir.join("w.npz");
         let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
         for (name, bytes) in members {
