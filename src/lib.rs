@@ -6,6 +6,8 @@
 //!   相似问, `dict.txt`, `synonyms.txt`) and reports problems as `path:line`.
 //! - [`analysis`]: normalisation, jieba segmentation, filler removal, synonyms
 //!   and character n-grams, identical for indexed text and queries.
+//! - [`semantic`]: an offline multilingual sentence encoder (USE v3) that
+//!   turns a question into a 512-d vector for similarity search.
 //! - [`index`]: the tantivy schema, building a new index aside and swapping it
 //!   in atomically, and opening the current one.
 //! - [`search`]: a query → ranked hits (one per entry) with a confidence.
@@ -30,3 +32,4 @@ pub mod preview;
 pub mod querylog;
 pub mod reload;
 pub mod search;
+pub mod semantic;

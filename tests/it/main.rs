@@ -11,5 +11,6 @@ mod kb;
 mod ranking;
 mod reload;
 mod search;
+mod semantic;
 mod soak;
 mod support;

@@ -1,0 +1,322 @@
+//! The encoder's one numeric kernel: `out = A · B + bias` for a constant
+//! weight matrix `B`, with SIMD chosen at run time.
+//!
+//! `pulp` dispatches to AVX-512, AVX2+FMA, NEON or scalar code without
+//! `unsafe` in this crate. `B` is packed once at load time into column
+//! panels, each `k × width` contiguous (width = two SIMD vectors). A tile of
+//! up to 12 result rows × one panel accumulates in registers while the kernel
+//! streams a depth slab of `KC` panel rows, which stays in L1 for every row
+//! tile. That suits a single short query (a handful of rows: the cost is
+//! reading the weights once) and a batch (each slab is reused by every tile).
+//!
+//! The rows of `A` are given as offsets into a buffer rather than as a dense
+//! matrix: the n-gram convolutions read overlapping windows of a padded
+//! token buffer directly, with no im2col copy.
+
+use pulp::{Arch, Simd, WithSimd};
+
+/// Rows of the result computed together: 6 × 2 vectors = 12 accumulators
+/// leave room for the two weight vectors and the broadcast in AVX2's 16
+/// registers; with 32 registers (AVX-512, NEON) 12 rows fit.
+const MR_16_REGS: usize = 6;
+const MR_32_REGS: usize = 12;
+/// Depth of one pass over a panel: a `KC × width` slab of weights (32 KiB at
+/// AVX-512 width) stays in L1 while every row tile uses it.
+const KC: usize = 256;
+/// Upper bound on a panel's width, for the stack buffer of a ragged panel
+/// (2 × 16 lanes, the widest SIMD vectors pulp offers).
+const MAX_WIDTH: usize = 32;
+
+/// A `k × n` weight matrix in column panels, ready for [`Matmul::product`].
+#[derive(Debug)]
+pub(crate) struct PackedMatrix {
+    k: usize,
+    n: usize,
+    width: usize,
+    /// `ceil(n / width)` panels of `k × width`, zero-padded past column `n`.
+    panels: Vec<f32>,
+}
+
+impl PackedMatrix {
+    /// Packs a row-major `k × n` matrix.
+    pub(crate) fn new(weights: &[f32], k: usize, n: usize, width: usize) -> PackedMatrix {
+        assert_eq!(weights.len(), k * n, "weights are not {k} x {n}");
+        let n_panels = n.div_ceil(width);
+        let mut panels = vec![0.0; n_panels * k * width];
+        for (p, panel) in panels.chunks_exact_mut(k * width).enumerate() {
+            let col = p * width;
+            let cols = width.min(n - col);
+            for (row, dst) in panel.chunks_exact_mut(width).enumerate() {
+                dst[..cols].copy_from_slice(&weights[row * n + col..row * n + col + cols]);
+            }
+        }
+        PackedMatrix { k, n, width, panels }
+    }
+}
+
+/// The dispatcher and the tile shape that goes with its SIMD level.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Matmul {
+    arch: Arch,
+    /// Panel width: two SIMD vectors.
+    width: usize,
+    /// Rows per register tile.
+    mr: usize,
+}
+
+impl Matmul {
+    /// Detects the CPU's SIMD level once.
+    pub(crate) fn new() -> Matmul {
+        struct Lanes;
+        impl WithSimd for Lanes {
+            type Output = usize;
+            #[inline(always)]
+            fn with_simd<S: Simd>(self, _simd: S) -> usize {
+                S::F32_LANES
+            }
+        }
+        let arch = Arch::new();
+        let lanes = arch.dispatch(Lanes);
+        // x86 below AVX-512 has 16 vector registers; AVX-512 and aarch64 have 32.
+        let many_registers = lanes >= 16 || cfg!(target_arch = "aarch64");
+        Matmul { arch, width: (2 * lanes).min(MAX_WIDTH), mr: if many_registers { MR_32_REGS } else { MR_16_REGS } }
+    }
+
+    /// Packs a row-major `k × n` matrix for this dispatcher.
+    pub(crate) fn pack(&self, weights: &[f32], k: usize, n: usize) -> PackedMatrix {
+        PackedMatrix::new(weights, k, n, self.width)
+    }
+
+    /// `out[r] = a[offsets[r]..offsets[r] + k] · b + bias` for every row `r`;
+    /// `out` is dense, `offsets.len() × b.n`. `scratch` receives the rows of
+    /// `a` interleaved tile by tile (`k × rows`) and is reused across calls.
+    pub(crate) fn product(
+        &self,
+        a: &[f32],
+        offsets: &[usize],
+        b: &PackedMatrix,
+        bias: &[f32],
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        let (m, k) = (offsets.len(), b.k);
+        assert_eq!(b.width, self.width, "matrix packed for another SIMD level");
+        assert_eq!(out.len(), m * b.n, "output is not {m} x {}", b.n);
+        assert_eq!(bias.len(), b.n, "bias length");
+        scratch.clear();
+        scratch.resize(m * k, 0.0);
+        for (t, tile) in offsets.chunks(self.mr).enumerate() {
+            let rows = tile.len();
+            let block = &mut scratch[t * self.mr * k..t * self.mr * k + rows * k];
+            for (r, &o) in tile.iter().enumerate() {
+                for (kk, &v) in a[o..o + k].iter().enumerate() {
+                    block[kk * rows + r] = v;
+                }
+            }
+        }
+        self.arch.dispatch(Product { a: scratch, m, mr: self.mr, b, bias, out });
+    }
+}
+
+/// One `product` call, run inside the SIMD dispatch.
+struct Product<'a> {
+    /// Rows of `A`, tile by tile, each tile interleaved (`k × rows`).
+    a: &'a [f32],
+    m: usize,
+    mr: usize,
+    b: &'a PackedMatrix,
+    bias: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl WithSimd for Product<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Product { a, m, mr, b, bias, out } = self;
+        let (k, n, width) = (b.k, b.n, b.width);
+        if width != 2 * S::F32_LANES || k == 0 || mr > MR_32_REGS {
+            return scalar_product(a, m, mr, b, bias, out);
+        }
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            for (p, panel) in b.panels.chunks_exact(k * width).enumerate() {
+                let col = p * width;
+                let cols = width.min(n - col);
+                let slab = &panel[k0 * width..(k0 + kc) * width];
+                let slab = S::as_simd_f32s(slab).0.as_chunks::<2>().0;
+                let mut r0 = 0;
+                while r0 < m {
+                    let rows = (m - r0).min(mr);
+                    let a = &a[r0 * k + k0 * rows..r0 * k + (k0 + kc) * rows];
+                    let out = &mut out[r0 * n..(r0 + rows) * n];
+                    let at = Tile { col, cols, n, first: (k0 == 0).then_some(bias) };
+                    match rows {
+                        12 => tile::<S, 12>(simd, a, slab, out, at),
+                        11 => tile::<S, 11>(simd, a, slab, out, at),
+                        10 => tile::<S, 10>(simd, a, slab, out, at),
+                        9 => tile::<S, 9>(simd, a, slab, out, at),
+                        8 => tile::<S, 8>(simd, a, slab, out, at),
+                        7 => tile::<S, 7>(simd, a, slab, out, at),
+                        6 => tile::<S, 6>(simd, a, slab, out, at),
+                        5 => tile::<S, 5>(simd, a, slab, out, at),
+                        4 => tile::<S, 4>(simd, a, slab, out, at),
+                        3 => tile::<S, 3>(simd, a, slab, out, at),
+                        2 => tile::<S, 2>(simd, a, slab, out, at),
+                        _ => tile::<S, 1>(simd, a, slab, out, at),
+                    }
+                    r0 += rows;
+                }
+            }
+        }
+    }
+}
+
+/// Where a tile's results go: columns `col..col + cols` of rows `n` wide.
+#[derive(Clone, Copy)]
+struct Tile<'a> {
+    col: usize,
+    cols: usize,
+    n: usize,
+    /// On the first depth slab the accumulators start from the bias; later
+    /// slabs add to what the previous ones stored.
+    first: Option<&'a [f32]>,
+}
+
+/// `R` rows × one panel × one depth slab, accumulating in registers.
+#[inline(always)]
+fn tile<S: Simd, const R: usize>(simd: S, a: &[f32], slab: &[[S::f32s; 2]], out: &mut [f32], at: Tile) {
+    let width = 2 * S::F32_LANES;
+    let mut buf = [0.0f32; MAX_WIDTH];
+    let mut acc = [[simd.splat_f32s(0.0); 2]; R];
+    for (r, acc) in acc.iter_mut().enumerate() {
+        let src = match at.first {
+            Some(bias) => &bias[at.col..at.col + at.cols],
+            None => &out[r * at.n + at.col..r * at.n + at.col + at.cols],
+        };
+        buf[..at.cols].copy_from_slice(src);
+        let v = S::as_simd_f32s(&buf[..width]).0;
+        *acc = [v[0], v[1]];
+    }
+    for (av, bv) in a.as_chunks::<R>().0.iter().zip(slab) {
+        for r in 0..R {
+            let x = simd.splat_f32s(av[r]);
+            acc[r][0] = simd.mul_add_f32s(x, bv[0], acc[r][0]);
+            acc[r][1] = simd.mul_add_f32s(x, bv[1], acc[r][1]);
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let row = &mut out[r * at.n + at.col..r * at.n + at.col + at.cols];
+        if at.cols == width {
+            let (head, _) = S::as_mut_simd_f32s(row);
+            head[0] = acc[0];
+            head[1] = acc[1];
+        } else {
+            let (head, _) = S::as_mut_simd_f32s(&mut buf[..width]);
+            head[0] = acc[0];
+            head[1] = acc[1];
+            row.copy_from_slice(&buf[..at.cols]);
+        }
+    }
+}
+
+/// Fallback for a panel width that does not match the SIMD level (never with
+/// matrices packed by the same [`Matmul`]); correct, not fast.
+fn scalar_product(a: &[f32], m: usize, mr: usize, b: &PackedMatrix, bias: &[f32], out: &mut [f32]) {
+    let (k, n, width) = (b.k, b.n, b.width);
+    for (r, row) in out.chunks_exact_mut(n).enumerate().take(m) {
+        let tile = r / mr;
+        let rows = (m - tile * mr).min(mr);
+        let a_tile = &a[tile * mr * k..tile * mr * k + rows * k];
+        for (j, value) in row.iter_mut().enumerate() {
+            let panel = &b.panels[(j / width) * k * width..];
+            let mut sum = bias[j];
+            for kk in 0..k {
+                sum += a_tile[kk * rows + r % mr] * panel[kk * width + j % width];
+            }
+            *value = sum;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], offsets: &[usize], w: &[f32], k: usize, n: usize, bias: &[f32]) -> Vec<f32> {
+        let mut out = Vec::new();
+        for &o in offsets {
+            for j in 0..n {
+                let mut s = bias[j] as f64;
+                for kk in 0..k {
+                    s += a[o + kk] as f64 * w[kk * n + j] as f64;
+                }
+                out.push(s as f32);
+            }
+        }
+        out
+    }
+
+    fn check(m: usize, k: usize, n: usize, width: usize) {
+        let a: Vec<f32> = (0..(m + 3) * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        let w: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
+        let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01).collect();
+        // overlapping windows, as the convolutions use them
+        let offsets: Vec<usize> = (0..m).map(|r| r * 3).collect();
+        let matmul = Matmul { width, ..Matmul::new() };
+        let packed = PackedMatrix::new(&w, k, n, width);
+        let mut out = vec![f32::NAN; m * n];
+        matmul.product(&a, &offsets, &packed, &bias, &mut out, &mut Vec::new());
+        let want = naive(&a, &offsets, &w, k, n, &bias);
+        for (i, (x, y)) in out.iter().zip(&want).enumerate() {
+            assert!((x - y).abs() <= 1e-3 * (1.0 + y.abs()), "m={m} k={k} n={n} [{i}]: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn matches_a_naive_product_for_ragged_shapes() {
+        let width = Matmul::new().width;
+        for (m, k, n) in [(1, 1, 1), (7, 13, 40), (6, 64, 32), (13, 5, 17), (20, 100, 64), (30, 600, 64)] {
+            check(m, k, n, width);
+        }
+    }
+
+    #[test]
+    fn scalar_fallback_matches_too() {
+        // A width that no SIMD level uses forces the fallback path.
+        check(9, 11, 20, 3);
+    }
+
+    /// The AVX2 path (16 registers, 6-row tiles) on machines that would
+    /// otherwise pick AVX-512.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_tiles_match_a_naive_product() {
+        let Some(v3) = pulp::x86::V3::try_new() else {
+            return;
+        };
+        let (m, k, n) = (23, 300, 48);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        let w: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
+        let bias = vec![0.5; n];
+        let offsets: Vec<usize> = (0..m).map(|r| r * k).collect();
+        let b = PackedMatrix::new(&w, k, n, 16);
+        let mut packed = vec![0.0; m * k];
+        for (t, tile) in offsets.chunks(MR_16_REGS).enumerate() {
+            let rows = tile.len();
+            for (r, &o) in tile.iter().enumerate() {
+                for kk in 0..k {
+                    packed[t * MR_16_REGS * k + kk * rows + r] = a[o + kk];
+                }
+            }
+        }
+        let mut out = vec![0.0; m * n];
+        let product = Product { a: &packed, m, mr: MR_16_REGS, b: &b, bias: &bias, out: &mut out };
+        v3.vectorize(|| product.with_simd(v3));
+        let want = naive(&a, &offsets, &w, k, n, &bias);
+        for (x, y) in out.iter().zip(&want) {
+            assert!((x - y).abs() <= 1e-3 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+}
