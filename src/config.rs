@@ -136,12 +136,34 @@ impl Default for Limits {
     }
 }
 
+/// `[semantic]`: ranking with the sentence encoder.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SemanticSettings {
+    /// Use the model when it is there (`--no-model` turns it off too).
+    pub enabled: bool,
+    /// The model folder (`--model` and `KEFU_MODEL` win over it).
+    pub model: Option<PathBuf>,
+    /// The semantic share of the fused score, 0–1 (the lexical score gets
+    /// the rest; 0 ranks lexically).
+    pub weight: f32,
+}
+
+impl Default for SemanticSettings {
+    fn default() -> Self {
+        SemanticSettings { enabled: true, model: None, weight: crate::search::DEFAULT_SEMANTIC_WEIGHT }
+    }
+}
+
 /// The whole file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub keys: Vec<KeyConfig>,
     pub limits: Limits,
+    /// Query-understanding techniques (`--disable` wins over it).
+    pub query: Option<crate::analysis::QueryOptions>,
+    pub semantic: SemanticSettings,
 }
 
 impl Config {
@@ -201,6 +223,9 @@ impl Config {
             if rate.per_second == 0 || rate.burst == 0 {
                 return Err(format!("key {name:?}: per_second and burst must be at least 1"));
             }
+        }
+        if !(0.0..=1.0).contains(&self.semantic.weight) {
+            return Err(format!("[semantic] weight must be from 0 to 1, got {}", self.semantic.weight));
         }
         if self.limits.per_ip_per_second > 0 && self.limits.per_ip_burst == 0 {
             return Err("[limits] per_ip_burst must be at least 1".into());

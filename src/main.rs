@@ -36,6 +36,19 @@ struct Cli {
     /// built with other settings is rebuilt by `serve` and `search`.
     #[arg(long, global = true, env = "KEFU_DISABLE", default_value = "")]
     disable: String,
+    /// Settings file: access keys, rate limits, `[query]` techniques and
+    /// `[semantic]` ranking. Default: kefu.toml in the current folder if
+    /// there is one.
+    #[arg(long, global = true, env = "KEFU_CONFIG")]
+    config: Option<PathBuf>,
+    /// The sentence-encoder model folder (default: model/use-multilingual-v3,
+    /// where scripts/fetch-model puts it). Without a model kefu ranks
+    /// lexically only.
+    #[arg(long, global = true, env = "KEFU_MODEL")]
+    model: Option<PathBuf>,
+    /// Rank lexically only, even if a model is there.
+    #[arg(long, global = true, env = "KEFU_NO_MODEL", value_parser = clap::builder::BoolishValueParser::new())]
+    no_model: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -223,10 +236,6 @@ enum KeysCommand {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Access keys and rate limits (TOML). Default: kefu.toml in the current
-    /// folder if there is one; without keys kefu serves loopback only.
-    #[arg(long, env = "KEFU_CONFIG")]
-    config: Option<PathBuf>,
     /// Knowledge-base folder.
     #[arg(long, env = "KEFU_KB", default_value = "kb")]
     kb: PathBuf,
@@ -240,10 +249,10 @@ struct ServeArgs {
     #[arg(long, env = "KEFU_ADDR", default_value = "127.0.0.1:7700")]
     addr: SocketAddr,
     /// Do not record searches (no gap report, no feedback).
-    #[arg(long, env = "KEFU_NO_QUERY_LOG")]
+    #[arg(long, env = "KEFU_NO_QUERY_LOG", value_parser = clap::builder::BoolishValueParser::new())]
     no_query_log: bool,
     /// Do not watch kb/ for changes (`POST /v1/admin/reload` still reloads).
-    #[arg(long, env = "KEFU_NO_WATCH")]
+    #[arg(long, env = "KEFU_NO_WATCH", value_parser = clap::builder::BoolishValueParser::new())]
     no_watch: bool,
     /// Days searches and feedback are kept in the query log.
     #[arg(long, env = "KEFU_RETENTION_DAYS", default_value_t = querylog::DEFAULT_RETENTION_DAYS,
@@ -273,16 +282,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(mut cli: Cli) -> Result<()> {
     // `kefu` alone is `kefu serve`, with the same environment and defaults.
-    let command = match cli.command {
+    let command = match cli.command.take() {
         Some(command) => command,
         None => Cli::parse_from(["kefu", "serve"]).command.context("serve is a subcommand")?,
     };
-    kefu::analysis::QueryOptions::disabling(&cli.disable)?.install();
+    let config = load_config(cli.config.as_deref())?;
+    // Flags and environment win over kefu.toml, which wins over defaults.
+    let options = if cli.disable.trim().is_empty() {
+        config.query.unwrap_or_default()
+    } else {
+        kefu::analysis::QueryOptions::disabling(&cli.disable)?
+    };
+    options.install();
+    let ranking = kefu::search::Ranking { semantic: config.semantic.weight, ..Default::default() };
+    if !matches!(command, Command::Keys(_)) {
+        install_encoder(&cli, &config.semantic);
+    }
     match command {
         Command::Index { kb, index } => build_index(&kb, &index),
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args, &config, ranking),
         Command::Search { query, product, platform, public, limit, json, kb, index, data, no_log, explain } => {
             ensure_index(&kb, &index, false)?;
             let searcher = SearchIndex::open(&index)?;
@@ -293,7 +313,7 @@ fn run(cli: Cli) -> Result<()> {
                 public_only: public,
                 ..SearchRequest::new(&query)
             };
-            let results = searcher.search(&request)?;
+            let results = searcher.search_with(&request, &ranking)?;
             let evidence = results.evidence.clone();
             let mut response = SearchResponse::new(results);
             if explain {
@@ -630,8 +650,36 @@ fn toml_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }
 
-fn serve(args: ServeArgs) -> Result<()> {
-    let config = load_config(args.config.as_deref())?;
+/// Loads the sentence encoder unless told not to; without one (no model
+/// folder, a broken file) kefu ranks lexically and says why.
+fn install_encoder(cli: &Cli, settings: &kefu::config::SemanticSettings) {
+    use kefu::semantic::{Encoder, Mode};
+    let dir = cli.model.clone().or_else(|| settings.model.clone()).unwrap_or_else(kefu::semantic::default_model_dir);
+    let mode = if cli.no_model || !settings.enabled {
+        Mode::Off("semantic ranking is switched off (--no-model or [semantic] enabled = false)".into())
+    } else if !dir.join("weights.npz").exists() {
+        Mode::Off(format!("no model in {} (run scripts/fetch-model)", dir.display()))
+    } else {
+        let started = std::time::Instant::now();
+        match Encoder::load(&dir) {
+            Ok(encoder) => {
+                tracing::info!(
+                    model = encoder.model_id(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "sentence encoder loaded"
+                );
+                Mode::On(std::sync::Arc::new(encoder))
+            }
+            Err(err) => Mode::Off(format!("cannot load the model: {err}")),
+        }
+    };
+    if let Mode::Off(reason) = &mode {
+        tracing::info!("lexical ranking only: {reason}");
+    }
+    kefu::semantic::install(mode);
+}
+
+fn serve(args: ServeArgs, config: &kefu::config::Config, ranking: kefu::search::Ranking) -> Result<()> {
     if !args.addr.ip().is_loopback() && !config.has_keys() {
         bail!(
             "refusing to listen on {}: no access keys are configured, so only a loopback address (127.0.0.1) is allowed",
@@ -676,7 +724,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         log
     };
     let state =
-        AppState::with_log(SharedIndex::new(index), log).with_reloader(&args.kb, &args.index).with_access(&config);
+        AppState::with_log(SharedIndex::new(index), log).with_reloader(&args.kb, &args.index).with_access(config);
+    let state = AppState { ranking: std::sync::Arc::new(ranking), ..state };
     let reloader = state.reloader.clone().context("reloader")?;
     if let kefu::reload::Outcome::Unchanged { .. } = reloader.reload("start") {
         // The served index is current: report the warnings saved with it.

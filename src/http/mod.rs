@@ -49,6 +49,8 @@ pub struct AppState {
     pub access: Arc<auth::Access>,
     /// "Most asked" counts for product FAQs, read from the log once a minute.
     pub asked: Arc<products::AskedCache>,
+    /// Ranking weights (`[semantic] weight` in kefu.toml).
+    pub ranking: Arc<crate::search::Ranking>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             metrics: Arc::default(),
             access: Arc::new(auth::Access::local()),
             asked: Arc::default(),
+            ranking: Arc::default(),
         }
     }
 

@@ -9,9 +9,10 @@ use tantivy::{Index, TantivyDocument};
 
 use super::forward::ForwardBuilder;
 use super::schema::{self, Fields, ANY};
+use super::vectors::{SentenceEncoder, Vectors};
 use super::{
-    io_err, BuildWarnings, IndexError, Manifest, ANALYSIS, CURRENT, ENTRIES, FORMAT_VERSION, FORWARD, MANIFEST,
-    MAX_KEPT_WARNINGS, WARNINGS,
+    io_err, BuildWarnings, IndexError, Manifest, SemanticManifest, ANALYSIS, CURRENT, ENTRIES, FORMAT_VERSION, FORWARD,
+    MANIFEST, MAX_KEPT_WARNINGS, VECTORS, WARNINGS,
 };
 use crate::analysis::tokenizer::pre_tokenized;
 use crate::analysis::{Analysis, AnalysisConfig, Analyzer, QueryOptions, Stream};
@@ -32,6 +33,8 @@ const WRITER_MEMORY: usize = 200_000_000;
 
 /// Builds an index of `kb` into a new generation under `index_dir` and makes
 /// it current. `progress(done, total)` is called as entries are indexed.
+/// With the process's sentence encoder installed (see
+/// [`crate::semantic::install`]), every phrasing also gets a vector.
 pub fn build(kb: &KnowledgeBase, index_dir: &Path, progress: &dyn Fn(usize, usize)) -> Result<BuildReport, IndexError> {
     build_with(kb, index_dir, progress, &QueryOptions::installed())
 }
@@ -44,13 +47,33 @@ pub fn build_with(
     progress: &dyn Fn(usize, usize),
     options: &QueryOptions,
 ) -> Result<BuildReport, IndexError> {
+    let encoder = crate::semantic::installed();
+    build_full(kb, index_dir, progress, options, encoder.as_deref().map(|e| e as &dyn SentenceEncoder))
+}
+
+/// [`build_with`] with an explicit sentence encoder (`None`: lexical only).
+pub fn build_full(
+    kb: &KnowledgeBase,
+    index_dir: &Path,
+    progress: &dyn Fn(usize, usize),
+    options: &QueryOptions,
+    encoder: Option<&dyn SentenceEncoder>,
+) -> Result<BuildReport, IndexError> {
     let started = Instant::now();
     std::fs::create_dir_all(index_dir).map_err(io_err(index_dir))?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let name = format!("gen-{now_ms:014}-{:08x}", rand_suffix());
     let tmp = index_dir.join(format!(".tmp-{name}"));
     std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-    let result = write_generation(kb, &tmp, progress, started, now_ms, options);
+    let result = write_generation(kb, &tmp, progress, started, now_ms, options).and_then(|mut manifest| {
+        // Vectors go in before the manifest is final: a generation is
+        // complete with them or not at all.
+        if let Some(encoder) = encoder {
+            manifest.semantic = Some(write_vectors(kb, &tmp, index_dir, encoder)?);
+            write_json(&tmp.join(MANIFEST), &manifest)?;
+        }
+        Ok(manifest)
+    });
     let manifest = match result {
         Ok(manifest) => manifest,
         Err(err) => {
@@ -136,10 +159,33 @@ fn write_generation(
         build_ms: started.elapsed().as_millis() as u64,
         kefu_version: env!("CARGO_PKG_VERSION").to_string(),
         options: *options,
+        semantic: None,
     };
     // Written last: a generation without a manifest is incomplete.
     write_json(&dir.join(MANIFEST), &manifest)?;
     Ok(manifest)
+}
+
+/// Encodes every phrasing, reusing the current generation's vectors for
+/// text that did not change.
+fn write_vectors(
+    kb: &KnowledgeBase,
+    dir: &Path,
+    index_dir: &Path,
+    encoder: &dyn SentenceEncoder,
+) -> Result<SemanticManifest, IndexError> {
+    let started = Instant::now();
+    let previous = std::fs::read_to_string(index_dir.join(CURRENT))
+        .ok()
+        .and_then(|name| Vectors::read(&index_dir.join(name.trim()).join(VECTORS)).ok());
+    let (vectors, report) = Vectors::build(&kb.entries, encoder, previous.as_ref());
+    vectors.write(&dir.join(VECTORS))?;
+    Ok(SemanticManifest {
+        model: encoder.model_id().to_string(),
+        rows: report.rows,
+        encoded: report.encoded,
+        encode_ms: started.elapsed().as_millis() as u64,
+    })
 }
 
 /// The documents of one entry: one per phrasing, one for the body.

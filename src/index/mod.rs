@@ -27,8 +27,10 @@ use crate::analysis::{AnalysisConfig, AnalysisError, Analyzer, QueryOptions, Str
 use crate::kb::{self, KbError};
 use crate::model::Entry;
 use crate::search::collect::{Bounds, DocTable, Scopes};
+use crate::search::semantic::SemanticIndex;
 use crate::search::snippet::Plainness;
-pub use build::{build, build_with, BuildReport};
+use crate::semantic::Encoder;
+pub use build::{build, build_full, build_with, BuildReport};
 use forward::Forward;
 pub use schema::Fields;
 
@@ -40,6 +42,7 @@ const ENTRIES: &str = "entries.json";
 const ANALYSIS: &str = "analysis.json";
 const FORWARD: &str = "forward.bin";
 const WARNINGS: &str = "warnings.json";
+const VECTORS: &str = "vectors.bin";
 /// Warnings kept with a generation (the count covers all of them).
 pub const MAX_KEPT_WARNINGS: usize = 200;
 
@@ -92,6 +95,21 @@ pub struct Manifest {
     /// The query-understanding techniques the index was built with.
     #[serde(default)]
     pub options: QueryOptions,
+    /// Sentence vectors, when the index was built with an encoder.
+    #[serde(default)]
+    pub semantic: Option<SemanticManifest>,
+}
+
+/// The vectors of a generation (`vectors.bin`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SemanticManifest {
+    /// The encoder's model id; a search with another model ignores them.
+    pub model: String,
+    /// One per phrasing.
+    pub rows: usize,
+    /// Rows encoded by this build (the rest were reused).
+    pub encoded: usize,
+    pub encode_ms: u64,
 }
 
 /// An opened generation: everything a search needs, immutable once loaded.
@@ -114,6 +132,8 @@ pub struct SearchIndex {
     pub(crate) plainness: Plainness,
     /// The index's words by pinyin, when pinyin or typo correction is on.
     pub(crate) lexicon: Option<Lexicon>,
+    /// Phrasing vectors and the encoder for queries: semantic ranking is on.
+    pub(crate) semantic: Option<SemanticIndex>,
     pub manifest: Manifest,
     /// Generation folder name, reported as the index revision.
     pub revision: String,
@@ -135,7 +155,19 @@ impl SearchIndex {
 
     /// Opens the generation `name` in `index_dir`, current or not: a reload
     /// opens exactly what it built, even if another build moved `CURRENT`.
+    /// With the process's encoder installed and vectors from the same model
+    /// in the generation, semantic ranking is on.
     pub fn open_generation(index_dir: &Path, name: &str) -> Result<SearchIndex, IndexError> {
+        SearchIndex::open_generation_with(index_dir, name, crate::semantic::installed())
+    }
+
+    /// [`SearchIndex::open_generation`] with an explicit encoder (`None`:
+    /// lexical only, whatever the generation holds).
+    pub fn open_generation_with(
+        index_dir: &Path,
+        name: &str,
+        encoder: Option<Arc<Encoder>>,
+    ) -> Result<SearchIndex, IndexError> {
         let dir = index_dir.join(name);
         let unusable = |reason: String| IndexError::Unusable { path: dir.clone(), reason };
         let manifest: Manifest = read_json(&dir.join(MANIFEST))?;
@@ -156,6 +188,13 @@ impl SearchIndex {
         let plainness_len = entries.len();
         let options = *analyzer.options();
         let lexicon = (options.pinyin || options.typos).then(|| Lexicon::new(forward.word_phrasings()));
+        let semantic = match (encoder, &manifest.semantic) {
+            (Some(encoder), Some(built)) if built.model == encoder.model_id() => {
+                let vectors = vectors::Vectors::read(&dir.join(VECTORS))?;
+                Some(SemanticIndex::new(encoder, vectors))
+            }
+            _ => None,
+        };
         Ok(SearchIndex {
             reader,
             fields,
@@ -168,6 +207,7 @@ impl SearchIndex {
             forward,
             plainness: Plainness::new(plainness_len),
             lexicon,
+            semantic,
             manifest,
             revision: name.to_string(),
         })
@@ -187,6 +227,11 @@ impl SearchIndex {
 
     pub fn analyzer(&self) -> &Analyzer {
         &self.analyzer
+    }
+
+    /// The model semantic ranking uses, if it is on for this index.
+    pub fn semantic_model(&self) -> Option<&str> {
+        self.semantic.as_ref().map(|s| s.model())
     }
 
     /// Whether some indexed phrasing has the word `word` (normalised).
@@ -269,7 +314,10 @@ pub fn refresh(kb_dir: &Path, index_dir: &Path, progress: &dyn Fn(usize, usize))
         // Another kefu version may analyse text differently: rebuild.
         let same_kefu = manifest.kefu_version == env!("CARGO_PKG_VERSION");
         let same_options = manifest.options == QueryOptions::installed();
-        if same_kefu && same_options && kb::fingerprint(kb_dir).is_ok_and(|f| f == manifest.fingerprint) {
+        // Vectors appear when a model is installed and go when it is not.
+        let model = crate::semantic::installed();
+        let same_model = manifest.semantic.as_ref().map(|s| s.model.as_str()) == model.as_ref().map(|e| e.model_id());
+        if same_kefu && same_options && same_model && kb::fingerprint(kb_dir).is_ok_and(|f| f == manifest.fingerprint) {
             return Ok(Refresh::UpToDate);
         }
     }

@@ -12,6 +12,7 @@
 //! phrasings that changed: a copywriter's edit to one file costs
 //! milliseconds of encoding, not minutes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -86,12 +87,14 @@ impl Vectors {
             .map(|p| p.hashes.iter().enumerate().map(|(row, &hash)| (hash, row)).collect())
             .unwrap_or_default();
         let mut vectors = Vectors { model: encoder.model_id().to_string(), dim, ..Vectors::default() };
-        let mut missing: Vec<(usize, &str)> = Vec::new();
+        let mut missing: Vec<(usize, Cow<'_, str>)> = Vec::new();
         vectors.entry_rows.push(0);
         for entry in entries {
+            let intro = intro_text(entry);
             for text in entry.phrasings() {
+                let text = intro.clone().map_or(Cow::Borrowed(text), Cow::Owned);
                 let row = vectors.hashes.len();
-                let hash = text_hash(text);
+                let hash = text_hash(&text);
                 vectors.hashes.push(hash);
                 vectors.scales.push(0.0);
                 match (reusable.get(&hash), previous) {
@@ -118,7 +121,7 @@ impl Vectors {
                     scope.spawn(move || {
                         let mut out = Vec::with_capacity(part.len());
                         for batch in part.chunks(BATCH) {
-                            let texts: Vec<&str> = batch.iter().map(|(_, t)| *t).collect();
+                            let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_ref()).collect();
                             let encoded = encoder.encode_batch(&texts);
                             out.extend(batch.iter().map(|(row, _)| *row).zip(encoded));
                         }
@@ -275,6 +278,21 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
             .map(|(&p, &q)| i32::from(p) * i32::from(q))
             .sum::<i32>()
 }
+
+/// A file's intro is an entry whose only phrasing is the document title
+/// (「双十一活动规则」): a name, not a question, and its meaning is in its
+/// text. It is encoded as the title followed by the start of that text,
+/// so that 「拼多多参加双十一吗」 can find 「…只在天猫、淘宝、京东店铺参加」.
+fn intro_text(entry: &Entry) -> Option<String> {
+    if !entry.similar.is_empty() || entry.question != entry.title || entry.answer_text.is_empty() {
+        return None;
+    }
+    let start: String = entry.answer_text.chars().take(INTRO_CHARS).collect();
+    Some(format!("{}：{}", entry.question, start))
+}
+
+/// Characters of an intro's text encoded with its title.
+const INTRO_CHARS: usize = 80;
 
 /// FNV-1a: stable across Rust versions and machines, unlike std's hasher,
 /// which matters for a hash stored on disk.

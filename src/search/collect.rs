@@ -183,6 +183,11 @@ impl Scopes {
         Scopes { scopes: Arc::from(scopes), products }
     }
 
+    /// Whether entry `ord` passes `filter`.
+    pub fn accepts(&self, filter: &Filter, ord: usize) -> bool {
+        self.scopes.get(ord).is_some_and(|scope| filter.accepts(scope))
+    }
+
     /// The filter for one search. `at_ms` is `None` when no entry is
     /// time-limited, so that the common case skips the clock entirely.
     pub fn filter(

@@ -55,10 +55,42 @@ pub struct Evidence {
     /// corrections, synonyms and the weighted terms searched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub understanding: Option<crate::search::Understanding>,
+    /// The top hit's semantic and fused scores, when ranking was fused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<crate::search::SemanticEvidence>,
 }
 
+/// With semantic ranking, `high` also when the top hit's closest phrasing
+/// means nearly the same as the query (cosine)…
+pub const SEMANTIC_HIGH_COSINE: f32 = 0.70;
+/// …and no other candidate comes close in meaning.
+pub const SEMANTIC_HIGH_MARGIN: f32 = 0.05;
+/// Lexically unrelated and below this cosine: `none` (at or above, the
+/// meaning may still be there: `low`, for an agent to judge).
+pub const SEMANTIC_NONE_COSINE: f32 = 0.60;
+
 impl Evidence {
+    /// Lexical evidence decides alone without semantic scores. With them,
+    /// either side can make a hit `high`, and `none` needs both to agree:
+    /// thresholds chosen on the labelled buyer queries (README, "Semantic
+    /// ranking") so that `high` stays at least as precise as lexical-only
+    /// while covering more right answers, and fewer answerable questions
+    /// are called `none`.
     pub fn confidence(&self) -> Confidence {
+        let lexical = self.lexical_confidence();
+        let Some(semantic) = self.semantic else { return lexical };
+        if lexical == Confidence::High
+            || (semantic.cosine >= SEMANTIC_HIGH_COSINE && semantic.cosine_margin >= SEMANTIC_HIGH_MARGIN)
+        {
+            Confidence::High
+        } else if lexical == Confidence::None && semantic.cosine < SEMANTIC_NONE_COSINE {
+            Confidence::None
+        } else {
+            Confidence::Low
+        }
+    }
+
+    fn lexical_confidence(&self) -> Confidence {
         if self.match_coverage < NONE_MATCH_COVERAGE {
             Confidence::None
         } else if self.match_coverage >= HIGH_MATCH_COVERAGE
@@ -110,5 +142,6 @@ pub fn evidence(index: &SearchIndex, searcher: &Searcher, query: &Analysis, matc
         phrasing_score: 0.0,
         body_score: 0.0,
         understanding: None,
+        semantic: None,
     }
 }

@@ -14,6 +14,7 @@
 
 pub(crate) mod collect;
 mod confidence;
+pub(crate) mod semantic;
 pub(crate) mod snippet;
 pub mod understand;
 
@@ -28,6 +29,7 @@ use crate::index::SearchIndex;
 use crate::model::{Confidence, Entry, Hit, Platform};
 use collect::{Filter, WeightedTerm};
 pub use confidence::Evidence;
+pub use semantic::SemanticEvidence;
 use understand::Part;
 pub use understand::Understanding;
 
@@ -79,6 +81,9 @@ pub struct Ranking {
     /// searched exhaustively whatever the budget: about 6,000 entries,
     /// which includes the sample knowledge base and the public dev sets.
     pub exhaustive_below: usize,
+    /// Weight of the semantic score in the fused ranking (the lexical one
+    /// gets the rest); 0 ranks lexically even when vectors are there.
+    pub semantic: f32,
 }
 
 impl Default for Ranking {
@@ -95,6 +100,7 @@ impl Default for Ranking {
             candidates: 40,
             candidate_postings: 10_000,
             exhaustive_below: 30_000,
+            semantic: DEFAULT_SEMANTIC_WEIGHT,
         }
     }
 }
@@ -135,10 +141,16 @@ pub struct SearchResults {
 /// to be kept: a correction that only reshuffles near-ties is not one.
 const TYPO_GAIN: f32 = 0.05;
 
+/// The semantic share of the fused score, calibrated on the public dev sets
+/// (README, "Semantic ranking").
+pub const DEFAULT_SEMANTIC_WEIGHT: f32 = 0.5;
+
 /// Ranked entries of one query, before hits are made.
 struct Ranked {
     entries: Vec<(u32, Candidate, f32)>,
     margin: f32,
+    /// The top hit's semantic scores, when ranking was fused.
+    semantic: Option<SemanticEvidence>,
     /// The parts' terms as one analysis (confidence, snippets).
     analysis: Analysis,
     /// The top hit's evidence, measured once.
@@ -150,7 +162,9 @@ impl Ranked {
         self.top = self.entries.first().and_then(|(ord, c, _)| {
             let entry = index.entry_at(*ord as usize)?;
             let matched = entry.phrasings().nth(c.phrasing).unwrap_or(&entry.question);
-            Some(confidence::evidence(index, searcher, &self.analysis, matched, self.margin))
+            let mut evidence = confidence::evidence(index, searcher, &self.analysis, matched, self.margin);
+            evidence.semantic = self.semantic;
+            Some(evidence)
         });
     }
 
@@ -219,7 +233,18 @@ impl SearchIndex {
             }
         }
 
-        let Ranked { entries, margin, analysis, .. } = ranked;
+        if let Some(semantic) = self.semantic.as_ref().filter(|_| ranking.semantic > 0.0) {
+            // The encoder reads the normalised text: simplified characters,
+            // folded widths, the way the knowledge base's phrasings read.
+            let vector = semantic.query_vector(&self.analyzer.normalize(query).text);
+            let filter = self.filter(request);
+            let candidates = ranking.candidates.max(request.limit * 4);
+            let weight = ranking.semantic.min(1.0);
+            semantic::fuse(self, semantic, &vector, &mut ranked, &filter, weight, candidates);
+        }
+        ranked.entries.truncate(request.limit.max(2));
+
+        let Ranked { entries, margin, analysis, semantic, .. } = ranked;
         let mut hits = Vec::with_capacity(request.limit);
         let mut evidence = None;
         for (rank, (ord, candidate, score)) in entries.into_iter().take(request.limit).enumerate() {
@@ -231,6 +256,7 @@ impl SearchIndex {
                 let mut e = confidence::evidence(self, &searcher, &analysis, matched, margin);
                 e.phrasing_score = candidate.phrasing_score;
                 e.body_score = candidate.body_score;
+                e.semantic = semantic;
                 evidence = Some(e);
             }
             hits.push(self.hit(ord as usize, entry, matched, score, &analysis));
@@ -304,8 +330,11 @@ impl SearchIndex {
             [first, second, ..] if first.2 > 0.0 => (first.2 - second.2) / first.2,
             _ => 1.0,
         };
-        entries.truncate(request.limit.max(2));
-        let mut ranked = Ranked { entries, margin, analysis, top: None };
+        // Fusion needs every candidate; otherwise only the hits (and a
+        // runner-up for the margin) are kept.
+        let keep = if self.semantic.is_some() && ranking.semantic > 0.0 { candidates } else { request.limit.max(2) };
+        entries.truncate(keep);
+        let mut ranked = Ranked { entries, margin, analysis, semantic: None, top: None };
         ranked.measure(self, searcher);
         Ok(ranked)
     }

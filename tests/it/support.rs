@@ -141,6 +141,9 @@ pub fn kefu() -> Command {
         .env_remove("KEFU_ADDR")
         .env_remove("KEFU_CONFIG");
     command.env("KEFU_LOG", "info");
+    // Lexical ranking unless a test asks for the encoder: fixtures' expected
+    // answers are lexical, and loading the model costs every spawn 0.3 s.
+    command.env("KEFU_NO_MODEL", "1").env_remove("KEFU_MODEL");
     command
 }
 
@@ -179,7 +182,12 @@ pub fn serve_with(fixture: &Fixture, extra: &[&str]) -> (Server, String) {
 /// Starts `kefu serve` on `addr` (a port known beforehand, for a config
 /// that names the server's own origin).
 pub fn serve_on(fixture: &Fixture, addr: &str, extra: &[&str]) -> (Server, String) {
-    let mut child = kefu()
+    serve_command(kefu(), fixture, addr, extra)
+}
+
+/// Starts `command` (a [`kefu`] with its own environment) as `kefu serve`.
+pub fn serve_command(mut command: Command, fixture: &Fixture, addr: &str, extra: &[&str]) -> (Server, String) {
+    let mut child = command
         .args(["serve", "--addr", addr])
         .args(extra)
         .arg("--kb")
