@@ -218,68 +218,74 @@ impl Weights {
     /// `out` (`sentences.len() × DIM`).
     pub(crate) fn encode_group(&self, sentences: &[&[u32]], out: &mut [f32], buf: &mut Scratch) {
         let n_tokens: usize = sentences.iter().map(|s| s.len()).sum();
-        let n_sent = sentences.len();
         buf.prepare(sentences, n_tokens);
-        let mm = &self.matmul;
+        self.embed_and_project(sentences, buf);
+        for (i, branch) in self.branches.iter().enumerate() {
+            self.cnn_branch(i, branch, buf);
+        }
+        self.pool(sentences, buf);
+        self.dnn(sentences.len(), buf, out);
+    }
 
-        // Embeddings, then the shared projection and its layer norm.
+    /// Token embeddings into `feats[.., ..512]`; the shared projection,
+    /// layer-normed over all 768 columns (as the reference does), into `x`.
+    fn embed_and_project(&self, sentences: &[&[u32]], buf: &mut Scratch) {
+        let n_tokens = buf.padded_row.len();
         for (t, &id) in sentences.iter().flat_map(|s| s.iter()).enumerate() {
             self.embeddings.lookup(id, &mut buf.feats[t * FEAT_DIM..t * FEAT_DIM + EMB_DIM]);
         }
-        buf.offsets.clear();
-        buf.offsets.extend((0..n_tokens).map(|t| t * FEAT_DIM));
-        mm.product(&buf.feats, &buf.offsets, &self.proj, &self.proj_b, &mut buf.x, &mut buf.packed);
+        dense_rows(&mut buf.offsets, n_tokens, FEAT_DIM);
+        self.matmul.product(&buf.feats, &buf.offsets, &self.proj, &self.proj_b, &mut buf.x, &mut buf.packed);
         for row in buf.x.chunks_exact_mut(PROJ_DIM) {
             layer_norm(row, &self.proj_ln.0, &self.proj_ln.1, self.eps);
         }
+    }
 
-        // The three CNN branches, each into its 256 columns of `feats`.
-        for (i, br) in self.branches.iter().enumerate() {
-            let cols = i * CNN_DIM..(i + 1) * CNN_DIM;
-            for (t, &p) in buf.padded_row.iter().enumerate() {
-                buf.pad[p * CNN_DIM..(p + 1) * CNN_DIM]
-                    .copy_from_slice(&buf.x[t * PROJ_DIM + cols.start..t * PROJ_DIM + cols.end]);
-            }
-            buf.offsets.clear();
-            buf.offsets.extend(buf.padded_row.iter().map(|&p| (p - br.left) * CNN_DIM));
-            mm.product(&buf.pad, &buf.offsets, &br.w1, &br.b1, &mut buf.h, &mut buf.packed);
-            for (t, h) in buf.h.chunks_exact_mut(CNN_DIM).enumerate() {
-                let xs = &buf.x[t * PROJ_DIM + cols.start..t * PROJ_DIM + cols.end];
-                relu_add(h, xs);
-                let p = buf.padded_row[t];
-                buf.pad[p * CNN_DIM..(p + 1) * CNN_DIM].copy_from_slice(h);
-            }
-            mm.product(&buf.pad, &buf.offsets, &br.w2, &br.b2, &mut buf.c, &mut buf.packed);
-            let off = EMB_DIM + i * CNN_DIM;
-            for (t, (c, h)) in buf.c.chunks_exact_mut(CNN_DIM).zip(buf.h.chunks_exact(CNN_DIM)).enumerate() {
-                relu_add(c, h);
-                buf.feats[t * FEAT_DIM + off..t * FEAT_DIM + off + CNN_DIM].copy_from_slice(c);
-            }
+    /// Branch `i`: two residual n-gram convolutions over its 256 columns of
+    /// `x`, into its 256 columns of `feats`. Each token's window is a run of
+    /// consecutive rows of the zero-padded `pad` buffer, so the convolution
+    /// is a product whose rows start at `(row - left) * 256`.
+    fn cnn_branch(&self, i: usize, branch: &Branch, buf: &mut Scratch) {
+        let cols = i * CNN_DIM..(i + 1) * CNN_DIM;
+        let x_row = |t: usize| t * PROJ_DIM + cols.start..t * PROJ_DIM + cols.end;
+        for (t, &p) in buf.padded_row.iter().enumerate() {
+            buf.pad[p * CNN_DIM..(p + 1) * CNN_DIM].copy_from_slice(&buf.x[x_row(t)]);
         }
+        buf.offsets.clear();
+        buf.offsets.extend(buf.padded_row.iter().map(|&p| (p - branch.left) * CNN_DIM));
+        self.matmul.product(&buf.pad, &buf.offsets, &branch.w1, &branch.b1, &mut buf.h, &mut buf.packed);
+        for (t, h) in buf.h.chunks_exact_mut(CNN_DIM).enumerate() {
+            relu_add(h, &buf.x[x_row(t)]);
+            let p = buf.padded_row[t];
+            buf.pad[p * CNN_DIM..(p + 1) * CNN_DIM].copy_from_slice(h);
+        }
+        self.matmul.product(&buf.pad, &buf.offsets, &branch.w2, &branch.b2, &mut buf.c, &mut buf.packed);
+        let off = EMB_DIM + i * CNN_DIM;
+        for (t, (c, h)) in buf.c.chunks_exact_mut(CNN_DIM).zip(buf.h.chunks_exact(CNN_DIM)).enumerate() {
+            relu_add(c, h);
+            buf.feats[t * FEAT_DIM + off..t * FEAT_DIM + off + CNN_DIM].copy_from_slice(c);
+        }
+    }
 
-        // Layer norm, then sum per sentence.
+    /// Layer norm of every token's features, their sum per sentence, and the
+    /// pooling projection: Σ(row·W + b)/√n = (Σrow·W + n·b)/√n.
+    fn pool(&self, sentences: &[&[u32]], buf: &mut Scratch) {
         for row in buf.feats.chunks_exact_mut(FEAT_DIM) {
             layer_norm(row, &self.feat_ln.0, &self.feat_ln.1, self.eps);
         }
+        let n_sent = sentences.len();
         buf.sums.clear();
         buf.sums.resize(n_sent * FEAT_DIM, 0.0);
-        let mut t = 0;
-        for (s, sentence) in sentences.iter().enumerate() {
-            let sum = &mut buf.sums[s * FEAT_DIM..(s + 1) * FEAT_DIM];
-            for row in buf.feats[t * FEAT_DIM..(t + sentence.len()) * FEAT_DIM].chunks_exact(FEAT_DIM) {
-                for (a, &b) in sum.iter_mut().zip(row) {
-                    *a += b;
-                }
+        let mut rows = buf.feats.chunks_exact(FEAT_DIM);
+        for (sum, sentence) in buf.sums.chunks_exact_mut(FEAT_DIM).zip(sentences) {
+            for row in rows.by_ref().take(sentence.len()) {
+                sum.iter_mut().zip(row).for_each(|(a, &b)| *a += b);
             }
-            t += sentence.len();
         }
-
-        // Pooling projection: Σ(row·W + b)/√n = (Σrow·W + n·b)/√n.
-        let zero = &buf.zero_bias[..];
-        buf.offsets.clear();
-        buf.offsets.extend((0..n_sent).map(|s| s * FEAT_DIM));
+        dense_rows(&mut buf.offsets, n_sent, FEAT_DIM);
         buf.pooled.resize(n_sent * DIM, 0.0);
-        mm.product(&buf.sums, &buf.offsets, &self.pool, &zero[..DIM], &mut buf.pooled, &mut buf.packed);
+        let zero = &buf.zero_bias[..DIM];
+        self.matmul.product(&buf.sums, &buf.offsets, &self.pool, zero, &mut buf.pooled, &mut buf.packed);
         for (row, sentence) in buf.pooled.chunks_exact_mut(DIM).zip(sentences) {
             let len = sentence.len() as f32;
             let inv = 1.0 / len.sqrt();
@@ -287,18 +293,21 @@ impl Weights {
                 *v = (*v + len * b) * inv;
             }
         }
+    }
 
-        // The DNN: y0 = relu(m·d0); y1 = relu(m·p1 + y0·d1);
-        // y2 = relu(y1·d2); z = tanh(y1·p3 + y2·d3).
-        buf.offsets.clear();
-        buf.offsets.extend((0..n_sent).map(|s| s * DIM));
+    /// The residual DNN on the pooled vectors: y0 = relu(m·d0);
+    /// y1 = relu(m·p1 + y0·d1); y2 = relu(y1·d2); z = tanh(y1·p3 + y2·d3);
+    /// then z / max(|z|, √eps) into `out`.
+    fn dnn(&self, n_sent: usize, buf: &mut Scratch, out: &mut [f32]) {
+        let mm = &self.matmul;
+        let zero = &buf.zero_bias[..];
+        dense_rows(&mut buf.offsets, n_sent, DIM);
         buf.dnn_a.resize(n_sent * 2 * HIDDEN, 0.0);
         mm.product(&buf.pooled, &buf.offsets, &self.d0_p1, &zero[..2 * HIDDEN], &mut buf.dnn_a, &mut buf.packed);
         for row in buf.dnn_a.chunks_exact_mut(2 * HIDDEN) {
             relu(&mut row[..HIDDEN]);
         }
-        buf.offsets.clear();
-        buf.offsets.extend((0..n_sent).map(|s| s * 2 * HIDDEN));
+        dense_rows(&mut buf.offsets, n_sent, 2 * HIDDEN);
         buf.dnn_b.resize(n_sent * HIDDEN, 0.0);
         mm.product(&buf.dnn_a, &buf.offsets, &self.d1, &zero[..HIDDEN], &mut buf.dnn_b, &mut buf.packed);
         for (y1, row) in buf.dnn_b.chunks_exact_mut(HIDDEN).zip(buf.dnn_a.chunks_exact(2 * HIDDEN)) {
@@ -306,15 +315,13 @@ impl Weights {
                 *v = (p + *v).max(0.0);
             }
         }
-        buf.offsets.clear();
-        buf.offsets.extend((0..n_sent).map(|s| s * HIDDEN));
+        dense_rows(&mut buf.offsets, n_sent, HIDDEN);
         buf.dnn_c.resize(n_sent * 2 * DIM, 0.0);
         mm.product(&buf.dnn_b, &buf.offsets, &self.d2_p3, &zero[..2 * DIM], &mut buf.dnn_c, &mut buf.packed);
         for row in buf.dnn_c.chunks_exact_mut(2 * DIM) {
             relu(&mut row[..DIM]);
         }
-        buf.offsets.clear();
-        buf.offsets.extend((0..n_sent).map(|s| s * 2 * DIM));
+        dense_rows(&mut buf.offsets, n_sent, 2 * DIM);
         mm.product(&buf.dnn_c, &buf.offsets, &self.d3, &zero[..DIM], out, &mut buf.packed);
         for (z, row) in out.chunks_exact_mut(DIM).zip(buf.dnn_c.chunks_exact(2 * DIM)) {
             for (v, &p) in z.iter_mut().zip(&row[DIM..]) {
@@ -325,6 +332,12 @@ impl Weights {
             z.iter_mut().for_each(|v| *v *= inv);
         }
     }
+}
+
+/// Row offsets of a dense matrix: `0, stride, 2 * stride, ...`.
+fn dense_rows(offsets: &mut Vec<usize>, rows: usize, stride: usize) {
+    offsets.clear();
+    offsets.extend((0..rows).map(|r| r * stride));
 }
 
 /// Working memory for [`Weights::encode_group`], reused across micro-batches.

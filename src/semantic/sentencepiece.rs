@@ -12,9 +12,14 @@
 //!   library skips control pieces, so only text containing those literal
 //!   strings segments differently;
 //! - a character no piece covers becomes one `<unk>` (id 0) per character,
-//!   scored `min(score) - 10`;
+//!   scored `min(score) - 10` (the C++ library merges a run of them into one);
 //! - text that normalises to nothing encodes as a single `<unk>`;
-//! - ties between segmentations go to the one found first (earliest start).
+//! - ties between segmentations go to the one found first (earliest start);
+//!   the C++ library occasionally picks another of the tied segmentations.
+//!
+//! `tests/fixtures/semantic/tokens.jsonl` holds the reference's ids for 535
+//! texts (including random strings across the normaliser's tricky Unicode
+//! blocks); `tests/it/semantic.rs` checks we produce exactly those.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
