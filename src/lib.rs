@@ -7,14 +7,16 @@
 //! - [`analysis`]: normalisation, jieba segmentation, filler removal, synonyms
 //!   and character n-grams, identical for indexed text and queries.
 //! - [`semantic`]: an offline multilingual sentence encoder (USE v3) that
-//!   turns a question into a 512-d vector for similarity search.
+//!   turns a question into a 512-d vector; the index stores one per phrasing
+//!   and search fuses their similarity with the lexical score.
 //! - [`index`]: the tantivy schema, building a new index aside and swapping it
 //!   in atomically, and opening the current one.
 //! - [`search`]: a query → ranked hits (one per entry) with a confidence.
 //! - [`http`]: the axum routes that serve search, entries, feedback, gaps and
 //!   product FAQs, behind access keys, and the browser pages (the product-page
 //!   widget and the agent console).
-//! - [`config`]: `kefu.toml`, the access keys and rate limits.
+//! - [`config`]: `kefu.toml`: access keys, rate limits, query techniques and
+//!   the semantic weight.
 //! - [`querylog`]: every search and feedback, masked, in SQLite under `--data`.
 //! - [`gaps`]: unanswered questions clustered into work for copywriters.
 //! - [`reload`]: watching `kb/` and swapping in a rebuilt index, never a broken one.
