@@ -140,9 +140,12 @@ impl Reloader {
         let _running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let started = Instant::now();
         let served = self.index.current();
-        let same_kefu = served.manifest.kefu_version == env!("CARGO_PKG_VERSION");
+        // Another kefu version, other query options or another model (or
+        // none) build differently: rebuild even if kb/ is the same.
+        let same_build =
+            served.manifest.kefu_version == env!("CARGO_PKG_VERSION") && served.manifest.built_as_configured();
         let fingerprint = kb::fingerprint(&self.kb_dir).ok();
-        if same_kefu && fingerprint.as_deref() == Some(served.manifest.fingerprint.as_str()) {
+        if same_build && fingerprint.as_deref() == Some(served.manifest.fingerprint.as_str()) {
             // Back to what is served (an edit reverted): nothing is wrong any more.
             let mut state = self.state();
             if state.error_count > 0 || state.failure.is_some() {

@@ -100,6 +100,18 @@ pub struct Manifest {
     pub semantic: Option<SemanticManifest>,
 }
 
+impl Manifest {
+    /// Whether the generation was built the way this process builds: the
+    /// same query-understanding options, and vectors from the installed
+    /// model (or none without one). Otherwise it is rebuilt, even if `kb/`
+    /// did not change.
+    pub fn built_as_configured(&self) -> bool {
+        let model = crate::semantic::installed();
+        self.options == QueryOptions::installed()
+            && self.semantic.as_ref().map(|s| s.model.as_str()) == model.as_ref().map(|e| e.model_id())
+    }
+}
+
 /// The vectors of a generation (`vectors.bin`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SemanticManifest {
@@ -313,11 +325,10 @@ pub fn refresh(kb_dir: &Path, index_dir: &Path, progress: &dyn Fn(usize, usize))
     if let Some(manifest) = &current {
         // Another kefu version may analyse text differently: rebuild.
         let same_kefu = manifest.kefu_version == env!("CARGO_PKG_VERSION");
-        let same_options = manifest.options == QueryOptions::installed();
-        // Vectors appear when a model is installed and go when it is not.
-        let model = crate::semantic::installed();
-        let same_model = manifest.semantic.as_ref().map(|s| s.model.as_str()) == model.as_ref().map(|e| e.model_id());
-        if same_kefu && same_options && same_model && kb::fingerprint(kb_dir).is_ok_and(|f| f == manifest.fingerprint) {
+        if same_kefu
+            && manifest.built_as_configured()
+            && kb::fingerprint(kb_dir).is_ok_and(|f| f == manifest.fingerprint)
+        {
             return Ok(Refresh::UpToDate);
         }
     }

@@ -6,7 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use kefu::analysis::QueryOptions;
-use kefu::index::{self, SearchIndex};
+use kefu::index::{self, current_manifest, SearchIndex};
 use kefu::search::SearchRequest;
 use kefu::semantic::{default_model_dir, Encoder};
 
@@ -99,6 +99,10 @@ fn the_server_says_which_mode_it_ranks_in() {
     }
     let model = std::fs::canonicalize(default_model_dir()).unwrap();
     let fixture = fixture();
+    // An index built lexically first: a server with the model rebuilds it
+    // with vectors at start-up, although kb/ did not change.
+    let (server, _) = serve_command(kefu(), &fixture, "127.0.0.1:0", &[]);
+    drop(server);
     let mut with_model = kefu();
     with_model.env_remove("KEFU_NO_MODEL").env("KEFU_MODEL", &model);
     let (server, addr) = serve_command(with_model, &fixture, "127.0.0.1:0", &[]);
@@ -113,6 +117,8 @@ fn the_server_says_which_mode_it_ranks_in() {
     let semantic = &status(&addr)["semantic"];
     assert_eq!(semantic["mode"], "lexical", "{semantic}");
     assert!(semantic["reason"].as_str().is_some_and(|r| r.contains("scripts/fetch-model")), "{semantic}");
+    let manifest = current_manifest(&fixture.index()).expect("manifest");
+    assert!(manifest.semantic.is_none(), "rebuilt without vectors: {manifest:?}");
     // The index built with vectors is rebuilt without them, and still answers.
     let (code, body) =
         crate::support::http_get(&addr, &format!("/v1/search?q={}", crate::support::encode("能发顺丰吗")));
