@@ -153,12 +153,15 @@ struct Ranked {
     semantic: Option<SemanticEvidence>,
     /// The parts' terms as one analysis (confidence, snippets).
     analysis: Analysis,
-    /// The top hit's evidence, measured once.
+    /// The top hit's evidence, measured once…
     top: Option<Evidence>,
+    /// …for this entry and phrasing (fusion may put another on top).
+    measured: Option<(u32, usize)>,
 }
 
 impl Ranked {
     fn measure(&mut self, index: &SearchIndex, searcher: &tantivy::Searcher) {
+        self.measured = self.entries.first().map(|(ord, c, _)| (*ord, c.phrasing));
         self.top = self.entries.first().and_then(|(ord, c, _)| {
             let entry = index.entry_at(*ord as usize)?;
             let matched = entry.phrasings().nth(c.phrasing).unwrap_or(&entry.question);
@@ -244,7 +247,7 @@ impl SearchIndex {
         }
         ranked.entries.truncate(request.limit.max(2));
 
-        let Ranked { entries, margin, analysis, semantic, .. } = ranked;
+        let Ranked { entries, margin, analysis, semantic, top, measured } = ranked;
         let mut hits = Vec::with_capacity(request.limit);
         let mut evidence = None;
         for (rank, (ord, candidate, score)) in entries.into_iter().take(request.limit).enumerate() {
@@ -253,7 +256,11 @@ impl SearchIndex {
             };
             let matched = entry.phrasings().nth(candidate.phrasing).unwrap_or(&entry.question);
             if rank == 0 {
-                let mut e = confidence::evidence(self, &searcher, &analysis, matched, margin);
+                // Measured already unless fusion changed the top hit.
+                let mut e = match top.clone() {
+                    Some(e) if measured == Some((ord, candidate.phrasing)) => Evidence { margin, ..e },
+                    _ => confidence::evidence(self, &searcher, &analysis, matched, margin),
+                };
                 e.phrasing_score = candidate.phrasing_score;
                 e.body_score = candidate.body_score;
                 e.semantic = semantic;
@@ -334,7 +341,7 @@ impl SearchIndex {
         // runner-up for the margin) are kept.
         let keep = if self.semantic.is_some() && ranking.semantic > 0.0 { candidates } else { request.limit.max(2) };
         entries.truncate(keep);
-        let mut ranked = Ranked { entries, margin, analysis, semantic: None, top: None };
+        let mut ranked = Ranked { entries, margin, analysis, semantic: None, top: None, measured: None };
         ranked.measure(self, searcher);
         Ok(ranked)
     }

@@ -46,10 +46,13 @@ impl Plainness {
         // byte offsets). Punctuation may change (，→ ,): no term contains it.
         let normal = analyzer.normalize(flat).text;
         let plain = normal.chars().count() == flat.chars().count()
-            && normal
-                .chars()
-                .zip(flat.chars())
-                .all(|(n, o)| n == o.to_ascii_lowercase() || !(n.is_alphanumeric() || o.is_alphanumeric()));
+            && normal.chars().zip(flat.chars()).all(|(n, o)| {
+                n == o.to_ascii_lowercase()
+                        || !(n.is_alphanumeric() || o.is_alphanumeric())
+                        // 七天 folded to 7天: the query side is spelled back
+                        // in substring_matches.
+                        || (n.is_ascii_digit() && numeral_spellings(n).contains(o))
+            });
         if let Some(flag) = self.0.get(ord) {
             flag.store(if plain { PLAIN } else { NOT_PLAIN }, Ordering::Relaxed);
         }
@@ -89,6 +92,11 @@ fn substring_matches(analyzer: &Analyzer, text: &str, query: &Analysis) -> Vec<(
         wanted.extend(analyzer.variants(word).iter().map(String::as_str));
     }
     wanted.extend(query.bigrams.iter().map(|t| t.term.as_str()));
+    // A counted number is folded to a digit (七天 → 7天); the answer may
+    // spell it in hanzi.
+    let spelled: Vec<String> =
+        wanted.iter().filter(|t| t.bytes().any(|b| b.is_ascii_digit())).flat_map(|t| respell(t)).collect();
+    wanted.extend(spelled.iter().map(String::as_str));
     let mut ranges = Vec::new();
     for term in wanted {
         if term.is_empty() {
@@ -107,6 +115,37 @@ fn substring_matches(analyzer: &Analyzer, text: &str, query: &Analysis) -> Vec<(
         }
     }
     ranges
+}
+
+/// The hanzi a folded digit may stand for.
+fn numeral_spellings(digit: char) -> &'static str {
+    match digit {
+        '0' => "零",
+        '1' => "一",
+        '2' => "二两",
+        '3' => "三",
+        '4' => "四",
+        '5' => "五",
+        '6' => "六",
+        '7' => "七",
+        '8' => "八",
+        '9' => "九",
+        _ => "",
+    }
+}
+
+/// `term` with each digit that precedes a hanzi written in hanzi instead
+/// (7天 → 七天; 2件 → 二件, 两件).
+fn respell(term: &str) -> Vec<String> {
+    let chars: Vec<char> = term.chars().collect();
+    let mut out = vec![String::new()];
+    for (i, &c) in chars.iter().enumerate() {
+        let counted = c.is_ascii_digit() && chars.get(i + 1).is_some_and(|n| !n.is_ascii());
+        let options: Vec<char> = if counted { numeral_spellings(c).chars().collect() } else { vec![c] };
+        out = out.iter().flat_map(|prefix| options.iter().map(move |o| format!("{prefix}{o}"))).collect();
+    }
+    out.retain(|s| s != term);
+    out
 }
 
 /// Byte ranges of the answer's own words and bigrams that the query has,
@@ -188,6 +227,13 @@ mod tests {
         assert!(marks.contains(&"SF".to_string()), "{marks:?}");
         let marks = marked(&a, "SFX 不是快递。", "sf");
         assert!(marks.is_empty(), "whole ASCII words only: {marks:?}");
+    }
+
+    #[test]
+    fn folded_numbers_are_highlighted_in_hanzi() {
+        assert_eq!(respell("7天"), vec!["七天".to_string()]);
+        assert_eq!(respell("2件包邮"), vec!["二件包邮".to_string(), "两件包邮".to_string()]);
+        assert!(respell("sf").is_empty());
     }
 
     #[test]

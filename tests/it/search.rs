@@ -65,6 +65,17 @@ fn hits_carry_what_agents_need() {
 }
 
 #[test]
+fn a_number_typed_as_a_digit_is_highlighted_where_the_answer_spells_it() {
+    let fixture = Fixture::empty();
+    fixture.write("faq/returns.md", "## 能退货吗？ {#returns}\n支持七天无理由退货，两件以上包邮。\n");
+    let index = fixture.build();
+    let hit = &index.search(&SearchRequest::new("7天无理由退货吗")).unwrap().hits[0];
+    let marked: Vec<String> =
+        hit.highlights.iter().map(|[s, e]| hit.snippet.chars().skip(*s).take(e - s).collect()).collect();
+    assert!(marked.iter().any(|m| m.contains("七天")), "{marked:?} in {}", hit.snippet);
+}
+
+#[test]
 fn confidence_separates_answered_from_unanswered() {
     let index = Fixture::copy("shop").build();
     let sure = index.search(&SearchRequest::new("大灯色温是多少")).unwrap();
