@@ -183,6 +183,9 @@ impl Vectors {
     /// through: `(ord, cosine, phrasing)`, best first.
     pub fn nearest(&self, query: &QueryVector, limit: usize, accept: impl Fn(usize) -> bool) -> Vec<(u32, f32, u32)> {
         let entries = self.entry_rows.len().saturating_sub(1);
+        if limit == 0 {
+            return Vec::new();
+        }
         let mut best: Vec<(u32, f32, u32)> = Vec::with_capacity(limit + 1);
         let mut floor = f32::NEG_INFINITY;
         for ord in 0..entries {
@@ -400,6 +403,7 @@ mod tests {
         assert!((cos - 1.0).abs() < 0.01, "{cos}");
         // Filtered out entries never come back.
         assert!(vectors.nearest(&query, 2, |ord| ord == 1).iter().all(|(ord, _, _)| *ord == 1));
+        assert!(vectors.nearest(&query, 0, |_| true).is_empty());
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vectors.bin");
