@@ -126,6 +126,8 @@ fn put_u32(out: &mut Vec<u8>, value: usize) {
 pub(crate) struct Forward {
     /// Term → id, per stream (indexed by stream tag).
     vocab: [HashMap<String, u32>; 3],
+    /// Stream tag of each term id.
+    streams: Vec<u8>,
     entry_rows: Vec<u32>,
     row_terms: Vec<u32>,
     /// Term id << 8 | frequency.
@@ -143,8 +145,10 @@ impl Forward {
         }
         let mut vocab: [HashMap<String, u32>; 3] = Default::default();
         let size = r.u32().ok_or_else(|| bad("truncated vocabulary"))?;
+        let mut streams = Vec::with_capacity(size as usize);
         for id in 0..size {
             let tag = r.take(1).ok_or_else(|| bad("truncated vocabulary"))?[0];
+            streams.push(tag);
             let len = r.u32().ok_or_else(|| bad("truncated vocabulary"))? as usize;
             let text = r.take(len).ok_or_else(|| bad("truncated vocabulary"))?;
             let term = std::str::from_utf8(text).map_err(|_| bad("term is not UTF-8"))?;
@@ -161,7 +165,7 @@ impl Forward {
         if !rows_ok || r.at != bytes.len() {
             return Err(bad("inconsistent offsets"));
         }
-        Ok(Forward { vocab, entry_rows, row_terms, terms })
+        Ok(Forward { vocab, streams, entry_rows, row_terms, terms })
     }
 
     /// The id of `term` in `stream`, if any phrasing has it.
@@ -190,6 +194,24 @@ impl Forward {
         let row = first.checked_add(phrasing).filter(|&r| r < end)? as usize;
         let (start, stop) = (self.row_terms[row], self.row_terms[row + 1]);
         Some((start, stop - start))
+    }
+
+    /// How many of the row's terms (see [`Forward::terms`]) are in each
+    /// stream, by stream tag. `None` unless the row holds its words, then
+    /// its bigrams, then its characters, as `ForwardBuilder` writes them and
+    /// as scoring relies on.
+    pub fn stream_lengths(&self, start: u32, len: u32) -> Option<[usize; 3]> {
+        let mut lengths = [0; 3];
+        let mut last = 0;
+        for packed in self.terms(start, len) {
+            let tag = usize::from(*self.streams.get((packed >> 8) as usize)?);
+            if tag < last || tag >= 3 {
+                return None;
+            }
+            lengths[tag] += 1;
+            last = tag;
+        }
+        Some(lengths)
     }
 
     /// `len` packed terms from `start`: `id << 8 | frequency`.

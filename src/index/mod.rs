@@ -136,7 +136,7 @@ pub struct SearchIndex {
     pub(crate) docs: DocTable,
     /// Each entry's filter fields, packed for the search collector.
     pub(crate) scopes: Scopes,
-    /// Each term's highest score, learnt as searches use it.
+    /// Each term's statistics and highest score, learnt as searches use it.
     pub(crate) bounds: Bounds,
     /// Each phrasing's terms, for scoring candidates.
     pub(crate) forward: Forward,

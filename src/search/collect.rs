@@ -40,8 +40,10 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use tantivy::fieldnorm::FieldNormReader;
 use tantivy::index::SegmentId;
-use tantivy::query::{Bm25Weight, BooleanQuery, BoostQuery, EnableScoring, Occur, Query, Scorer, TermQuery, Weight};
+use tantivy::postings::{Postings, SegmentPostings};
+use tantivy::query::{Bm25Weight, BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery};
 use tantivy::schema::Field;
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, TantivyError, Term, TERMINATED};
@@ -65,9 +67,10 @@ pub(crate) struct DocRef {
 #[derive(Debug, Clone, Copy)]
 struct DocInfo {
     ord: u32,
-    /// The phrasing's terms in the forward index (`len` 0 for body documents).
+    /// The phrasing's terms in the forward index: from `start`, its words,
+    /// bigrams and characters, `lens` of each (0 for body documents).
     start: u32,
-    len: u16,
+    lens: [u16; 3],
     phrasing: u16,
     /// tantivy's fieldnorm ids of the words, bigrams and chars fields.
     norms: [u8; 3],
@@ -77,6 +80,26 @@ impl DocInfo {
     fn doc_ref(&self) -> DocRef {
         DocRef { ord: self.ord, phrasing: u32::from(self.phrasing) }
     }
+
+    /// Terms in the phrasing's forward row.
+    fn len(&self) -> u32 {
+        self.lens.iter().map(|&n| u32::from(n)).sum()
+    }
+}
+
+/// A row's stream lengths as [`DocInfo`] keeps them. A phrasing with more
+/// than 65,535 terms in one stream (a paragraph pasted as a question) is
+/// scored on the terms up to there: the streams after it are dropped, so
+/// that every kept stream still starts where its length says.
+fn truncated_lengths(lengths: [usize; 3]) -> [u16; 3] {
+    let mut kept = [0u16; 3];
+    for (slot, &n) in kept.iter_mut().zip(&lengths) {
+        *slot = u16::try_from(n).unwrap_or(u16::MAX);
+        if n > usize::from(u16::MAX) {
+            break;
+        }
+    }
+    kept
 }
 
 /// Doc id → [`DocInfo`] for every segment of one generation. A generation is
@@ -108,15 +131,19 @@ impl DocTable {
                     // Only phrasing documents have a `phrasing` value and a row.
                     let row = number.and_then(|p| forward.row(ord, u32::from(phrasing)).filter(|_| p < 65_536));
                     let (start, len) = row.unwrap_or((0, 0));
-                    DocInfo {
+                    let lens = forward.stream_lengths(start, len).ok_or_else(|| {
+                        TantivyError::InternalError(format!("forward row of entry {ord} is not grouped by stream"))
+                    })?;
+                    let lens = truncated_lengths(lens);
+                    Ok(DocInfo {
                         ord,
                         start,
-                        len: u16::try_from(len).unwrap_or(u16::MAX),
+                        lens,
                         phrasing,
                         norms: [norms[0].fieldnorm_id(doc), norms[1].fieldnorm_id(doc), norms[2].fieldnorm_id(doc)],
-                    }
+                    })
                 })
-                .collect();
+                .collect::<tantivy::Result<_>>()?;
             segments.insert(reader.segment_id(), Arc::from(table));
         }
         Ok(DocTable { segments })
@@ -256,13 +283,47 @@ pub(crate) struct WeightedTerm {
     pub boost: Score,
 }
 
-/// Most terms whose bound [`Bounds`] remembers; beyond it, bounds of new
+/// Most terms whose statistics [`Bounds`] remembers; beyond it, those of new
 /// terms are computed for each search and not kept (a flood of random
 /// queries must not grow memory without limit).
 const MAX_BOUNDS: usize = 1 << 20;
 
-/// Each term's highest BM25 score over all documents (boost 1), computed
-/// the first time a search uses the term and kept for the generation.
+/// What a generation knows of one term (boost 1).
+#[derive(Debug, Clone, Copy)]
+struct TermStats {
+    /// Its highest BM25 score over all documents.
+    bound: Score,
+    /// Its inverse document frequency, as tantivy computes it.
+    idf: Score,
+}
+
+/// One field's BM25 length statistics: a weight whose length table (256
+/// divisions to compute) every term of the field shares.
+#[derive(Clone)]
+struct FieldStats {
+    base: Bm25Weight,
+    base_idf: Score,
+    documents: u64,
+}
+
+impl FieldStats {
+    /// The BM25 weight of a term of this field with inverse document
+    /// frequency `idf`, multiplied by `boost`: tantivy's weight, without
+    /// recomputing the length table for every term of every search.
+    fn weight(&self, idf: Score, boost: Score) -> Bm25Weight {
+        self.base.boost_by(idf / self.base_idf * boost)
+    }
+}
+
+/// tantivy's inverse document frequency (`query::bm25`).
+fn idf(doc_freq: u64, documents: u64) -> Score {
+    let x = (documents.saturating_sub(doc_freq) as Score + 0.5) / (doc_freq as Score + 0.5);
+    (1.0 + x).ln()
+}
+
+/// Per-term statistics, computed the first time a search uses a term and
+/// kept for the generation (which never changes once built), and each
+/// field's length statistics.
 ///
 /// MaxScore prunes only as well as its bounds are tight. tantivy's own
 /// bound, idf·(k1 + 1), assumes an unbounded term frequency; a phrasing
@@ -271,29 +332,112 @@ const MAX_BOUNDS: usize = 1 << 20;
 /// kept nearly every term essential. The exact maximum costs one pass over
 /// the term's postings, once; a knowledge base's vocabulary is small
 /// (thousands of characters, tens of thousands of words and bigrams).
-#[derive(Debug, Default)]
+///
+/// Keeping the document frequency here too spares every search a term
+/// dictionary lookup per term and segment, which tantivy's `TermQuery`
+/// would make.
+#[derive(Default)]
 pub(crate) struct Bounds {
-    known: RwLock<HashMap<Term, Score>>,
+    known: RwLock<HashMap<Term, TermStats>>,
+    fields: RwLock<HashMap<Field, FieldStats>>,
+}
+
+impl std::fmt::Debug for Bounds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let terms = self.known.read().map_or(0, |k| k.len());
+        f.debug_struct("Bounds").field("terms", &terms).finish()
+    }
 }
 
 impl Bounds {
-    fn get(&self, searcher: &Searcher, weight: &dyn Weight, term: &Term) -> tantivy::Result<Score> {
-        if let Some(bound) = self.known.read().unwrap_or_else(|e| e.into_inner()).get(term) {
-            return Ok(*bound);
+    fn field(&self, searcher: &Searcher, field: Field) -> tantivy::Result<FieldStats> {
+        if let Some(stats) = self.fields.read().unwrap_or_else(|e| e.into_inner()).get(&field) {
+            return Ok(stats.clone());
         }
+        let mut tokens = 0u64;
+        let mut documents = 0u64;
+        for reader in searcher.segment_readers() {
+            tokens += reader.inverted_index(field)?.total_num_tokens();
+            documents += u64::from(reader.max_doc());
+        }
+        let average = tokens as Score / documents.max(1) as Score;
+        let stats = FieldStats {
+            base: Bm25Weight::for_one_term_without_explain(0, documents, average),
+            base_idf: idf(0, documents),
+            documents,
+        };
+        self.fields.write().unwrap_or_else(|e| e.into_inner()).insert(field, stats.clone());
+        Ok(stats)
+    }
+
+    fn get(&self, searcher: &Searcher, field: &FieldStats, term: &Term) -> tantivy::Result<TermStats> {
+        if let Some(stats) = self.known.read().unwrap_or_else(|e| e.into_inner()).get(term) {
+            return Ok(*stats);
+        }
+        let idf = idf(searcher.doc_freq(term)?, field.documents);
+        let weight = field.weight(idf, 1.0);
         let mut bound: Score = 0.0;
         for reader in searcher.segment_readers() {
-            let mut scorer = weight.scorer(reader, 1.0)?;
-            while scorer.doc() != TERMINATED {
-                bound = bound.max(scorer.score());
-                scorer.advance();
+            if let Some(mut scorer) = TermPostings::open(reader, term, &weight)? {
+                while scorer.doc() != TERMINATED {
+                    bound = bound.max(scorer.score());
+                    scorer.advance();
+                }
             }
         }
+        let stats = TermStats { bound, idf };
         let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
         if known.len() < MAX_BOUNDS {
-            known.insert(term.clone(), bound);
+            known.insert(term.clone(), stats);
         }
-        Ok(bound)
+        Ok(stats)
+    }
+}
+
+/// BM25 over one term's postings in one segment: what tantivy's
+/// `TermScorer` does, which tantivy does not export, without the trait
+/// objects its `Weight` hands out (the MaxScore loops call `doc`, `advance`
+/// and `score` for every posting they visit).
+struct TermPostings {
+    postings: SegmentPostings,
+    norms: FieldNormReader,
+    bm25: Bm25Weight,
+}
+
+impl TermPostings {
+    /// The scorer of `term` in one segment, `None` when the segment does not
+    /// have the term.
+    fn open(reader: &SegmentReader, term: &Term, bm25: &Bm25Weight) -> tantivy::Result<Option<TermPostings>> {
+        let field = term.field();
+        let Some(postings) = reader.inverted_index(field)?.read_postings(term, IndexRecordOption::WithFreqs)? else {
+            return Ok(None);
+        };
+        Ok(Some(TermPostings { postings, norms: reader.get_fieldnorms_reader(field)?, bm25: bm25.clone() }))
+    }
+
+    #[inline]
+    fn doc(&self) -> DocId {
+        self.postings.doc()
+    }
+
+    #[inline]
+    fn advance(&mut self) -> DocId {
+        self.postings.advance()
+    }
+
+    #[inline]
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.postings.seek(target)
+    }
+
+    /// Documents in the postings (deleted ones included).
+    fn size_hint(&self) -> u32 {
+        self.postings.size_hint()
+    }
+
+    #[inline]
+    fn score(&self) -> Score {
+        self.bm25.score(self.norms.fieldnorm_id(self.doc()), self.postings.term_freq())
     }
 }
 
@@ -345,10 +489,10 @@ impl TopEntries {
 
 /// A term's postings in one segment and the most it can add to a score.
 struct Cursor {
-    scorer: Box<dyn Scorer>,
+    scorer: TermPostings,
     bound: Score,
     /// `scorer.doc()`, kept here: the loop asks for it several times per
-    /// candidate, and through the trait object each ask is a call.
+    /// candidate.
     doc: DocId,
 }
 
@@ -362,10 +506,12 @@ impl Cursor {
     }
 }
 
+/// Forward-index term id → index in a search's [`QueryTerm`]s.
+type TermIds = Vec<(u32, usize)>;
+
 /// What a search knows of one of its terms.
 struct QueryTerm {
-    weight: Box<dyn Weight>,
-    boost: Score,
+    term: Term,
     /// The most this term adds to any document's score.
     bound: Score,
     /// Its BM25 weight, boosted, for scoring from the forward index.
@@ -375,35 +521,148 @@ struct QueryTerm {
 }
 
 /// Scores a candidate phrasing from its own terms (see `index::forward`).
+///
+/// This is the inner loop of a search on a large knowledge base (thousands
+/// of candidate phrasings of twenty-odd terms each), so it is built to run
+/// without branches the processor cannot predict and without divisions:
+/// - the query's term ids are placed by a *perfect* hash (a multiplier
+///   under which no two collide), so a lookup is one load and one compare,
+///   whether the phrasing's term is in the query (a third of them) or not;
+/// - BM25 at term frequency 1 (nearly every term of a short phrasing) is
+///   `weight(term) × ratio(stream, fieldnorm)`: the length part of the
+///   formula depends only on the field, so a phrasing's matches in one
+///   stream are summed first and multiplied once. Other frequencies take
+///   tantivy's formula.
+///
+/// Queries too long for a perfect hash in [`MAX_PERFECT_BITS`] fall back to
+/// linear probing and tantivy's formula for every match.
 struct ForwardScorer<'a> {
     forward: &'a Forward,
-    /// Open addressing: slot → (term id, index into the query's terms).
-    slots: Vec<(u32, u32)>,
+    /// Slot → (term id, the term's BM25 at frequency 1 and fieldnorm id 0).
+    /// Empty slots hold [`EMPTY_SLOT`], which no term id equals.
+    slots: Vec<(u32, Score)>,
+    /// Slot → index into `terms`.
+    owners: Vec<u32>,
+    /// Whether `slots` is a perfect hash (else: linear probing).
+    perfect: bool,
+    multiplier: u32,
     shift: u32,
+    /// Per stream tag and fieldnorm id: BM25 at frequency 1 relative to
+    /// fieldnorm id 0 (the same for every term of the stream's field).
+    ratios: [[Score; 256]; 3],
     terms: &'a [QueryTerm],
 }
 
 const EMPTY_SLOT: u32 = u32::MAX;
 
+/// Largest perfect-hash table tried beyond the smallest one, in bits
+/// (1 << 12 slots: 32 KiB, a first-level data cache). Random ids fit about
+/// 150 to a table this size; the ids of one query are usually far easier,
+/// because the forward index numbers terms in the order it meets them and
+/// multiplicative hashing spreads nearby numbers evenly (a 600-term query
+/// on the sample knowledge base fits).
+const MAX_PERFECT_BITS: u32 = 12;
+
+/// Multipliers tried per table size before a larger table is tried.
+const PERFECT_TRIES: u32 = 64;
+
 impl<'a> ForwardScorer<'a> {
     fn new(forward: &'a Forward, ids: &[(u32, usize)], terms: &'a [QueryTerm]) -> Self {
-        // At most a quarter full, so that a miss (most of a phrasing's
-        // terms are not in the query) usually ends at the first slot.
+        let ratios = Self::ratios(terms);
+        let weight = |term: usize| terms[term].bm25.score(0, 1);
+        // Sparse enough that a multiplier without collisions is quickly
+        // found: the chance of none is about exp(-n² / 2·slots).
+        let smallest = (ids.len().max(1) * 8).next_power_of_two().trailing_zeros().max(4);
+        let mut multiplier = 0x9E37_79B1u32;
+        for bits in smallest..=MAX_PERFECT_BITS.max(smallest) {
+            for _ in 0..PERFECT_TRIES {
+                if let Some(scorer) = Self::perfect(forward, ids, terms, &ratios, bits, multiplier, &weight) {
+                    return scorer;
+                }
+                // Next odd multiplier (a fixed sequence: searches are repeatable).
+                multiplier = multiplier.wrapping_mul(0x2C1B_3C6D).wrapping_add(0x297A_2D39) | 1;
+            }
+        }
+        Self::probing(forward, ids, terms, ratios)
+    }
+
+    /// Per stream tag and fieldnorm id, BM25 at frequency 1 relative to
+    /// fieldnorm id 0 (streams without a query term: 0).
+    fn ratios(terms: &[QueryTerm]) -> [[Score; 256]; 3] {
+        let mut ratios = [[0.0; 256]; 3];
+        for (stream, ratios) in ratios.iter_mut().enumerate() {
+            if let Some(term) = terms.iter().find(|t| t.stream == stream) {
+                let at_zero = term.bm25.score(0, 1);
+                for (norm, ratio) in ratios.iter_mut().enumerate() {
+                    *ratio = term.bm25.score(norm as u8, 1) / at_zero;
+                }
+            }
+        }
+        ratios
+    }
+
+    /// The scorer with linear probing (a table at most a quarter full).
+    fn probing(forward: &'a Forward, ids: &[(u32, usize)], terms: &'a [QueryTerm], ratios: [[Score; 256]; 3]) -> Self {
+        let weight = |term: usize| terms[term].bm25.score(0, 1);
         let bits = (ids.len().max(1) * 4).next_power_of_two().trailing_zeros().max(4);
-        let mut scorer = ForwardScorer { forward, slots: vec![(EMPTY_SLOT, 0); 1 << bits], shift: 32 - bits, terms };
+        let mut scorer = ForwardScorer {
+            forward,
+            slots: vec![(EMPTY_SLOT, 0.0); 1 << bits],
+            owners: vec![0; 1 << bits],
+            perfect: false,
+            multiplier: 0x9E37_79B1,
+            shift: 32 - bits,
+            ratios,
+            terms,
+        };
         for &(id, term) in ids {
             let mut slot = scorer.slot(id);
             while scorer.slots[slot].0 != EMPTY_SLOT {
                 slot = (slot + 1) & (scorer.slots.len() - 1);
             }
-            scorer.slots[slot] = (id, term as u32);
+            scorer.slots[slot] = (id, weight(term));
+            scorer.owners[slot] = term as u32;
         }
         scorer
     }
 
+    /// The scorer with a `1 << bits` table under `multiplier`, if no two of
+    /// the query's ids collide there.
+    fn perfect(
+        forward: &'a Forward,
+        ids: &[(u32, usize)],
+        terms: &'a [QueryTerm],
+        ratios: &[[Score; 256]; 3],
+        bits: u32,
+        multiplier: u32,
+        weight: &dyn Fn(usize) -> Score,
+    ) -> Option<Self> {
+        let mut scorer = ForwardScorer {
+            forward,
+            slots: vec![(EMPTY_SLOT, 0.0); 1 << bits],
+            owners: vec![0; 1 << bits],
+            perfect: true,
+            multiplier,
+            shift: 32 - bits,
+            ratios: *ratios,
+            terms,
+        };
+        for &(id, term) in ids {
+            let slot = scorer.slot(id);
+            if scorer.slots[slot].0 != EMPTY_SLOT {
+                return None;
+            }
+            scorer.slots[slot] = (id, weight(term));
+            scorer.owners[slot] = term as u32;
+        }
+        Some(scorer)
+    }
+
     #[inline]
     fn slot(&self, id: u32) -> usize {
-        (id.wrapping_mul(0x9E37_79B1) >> self.shift) as usize
+        // The mask is a no-op (the shift leaves `bits` bits); it lets the
+        // compiler drop the bounds check.
+        (id.wrapping_mul(self.multiplier) >> self.shift) as usize & (self.slots.len() - 1)
     }
 
     #[inline]
@@ -411,9 +670,9 @@ impl<'a> ForwardScorer<'a> {
         let mask = self.slots.len() - 1;
         let mut slot = self.slot(id);
         loop {
-            let (key, term) = self.slots[slot];
+            let key = self.slots[slot].0;
             if key == id {
-                return Some(term as usize);
+                return Some(slot);
             }
             if key == EMPTY_SLOT {
                 return None;
@@ -422,28 +681,100 @@ impl<'a> ForwardScorer<'a> {
         }
     }
 
-    /// Touches the first term of each row so that the rows' cache misses
-    /// overlap before [`ForwardScorer::score`] needs them.
+    /// Asks the processor to fetch the rows' cache lines, so that their
+    /// misses overlap before [`ForwardScorer::score`] needs them.
     fn prefetch(&self, infos: &[&DocInfo]) {
-        let mut sum = 0u32;
         for info in infos {
-            sum = sum
-                .wrapping_add(self.forward.terms(info.start, u32::from(info.len.min(1))).first().copied().unwrap_or(0));
+            prefetch(self.forward.terms(info.start, info.len()));
         }
-        std::hint::black_box(sum);
     }
 
+    // Not inlined into the MaxScore loop, which would leave this loop short
+    // of registers.
+    #[inline(never)]
     fn score(&self, info: &DocInfo) -> Score {
+        let row = self.forward.terms(info.start, info.len());
         let mut score = 0.0;
-        for &packed in self.forward.terms(info.start, u32::from(info.len)) {
-            if let Some(term) = self.find(packed >> 8) {
-                let term = &self.terms[term];
-                score += term.bm25.score(info.norms[term.stream], packed & 0xff);
+        let mut at = 0;
+        for (stream, &len) in info.lens.iter().enumerate() {
+            let len = usize::from(len);
+            let terms = row.get(at..at + len).unwrap_or(&[]);
+            at += len;
+            if len == 0 {
+                continue;
             }
+            let norm = info.norms[stream];
+            let mut once: Score = 0.0;
+            if self.perfect {
+                // Four sums, so that the additions need not wait on each other.
+                let mut sums = [0.0; 4];
+                let mut quads = terms.chunks_exact(4);
+                for quad in &mut quads {
+                    for (sum, &packed) in sums.iter_mut().zip(quad) {
+                        *sum += self.once(packed, norm, &mut score);
+                    }
+                }
+                for &packed in quads.remainder() {
+                    sums[0] += self.once(packed, norm, &mut score);
+                }
+                once = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+            } else {
+                for &packed in terms {
+                    if let Some(slot) = self.find(packed >> 8) {
+                        score += self.full(slot, norm, packed);
+                    }
+                }
+            }
+            score += once * self.ratios[stream][usize::from(norm)];
         }
         score
     }
+
+    /// With a perfect hash: the weight of a row term at frequency 1 if it is
+    /// in the query (0 if not); a match at another frequency is added to
+    /// `score` in full instead.
+    #[inline(always)]
+    fn once(&self, packed: u32, norm: u8, score: &mut Score) -> Score {
+        let id = packed >> 8;
+        let slot = self.slot(id);
+        let (key, weight) = self.slots[slot];
+        if packed & 0xff == 1 {
+            // `weight` when the ids are equal, else +0.0, by masking its
+            // bits: a miss is as common as a hit here, and a mispredicted
+            // branch costs more.
+            let mask = u32::from(key == id).wrapping_neg();
+            Score::from_bits(weight.to_bits() & mask)
+        } else {
+            if key == id {
+                *score += self.full(slot, norm, packed);
+            }
+            0.0
+        }
+    }
+
+    /// tantivy's BM25 of the term in `slot` for a packed row term.
+    fn full(&self, slot: usize, norm: u8, packed: u32) -> Score {
+        let term = &self.terms[self.owners[slot] as usize];
+        term.bm25.score(norm, packed & 0xff)
+    }
 }
+
+/// Asks the processor to bring `row` into cache without waiting for it
+/// (an instruction that cannot fault; `pulp` makes it callable safely).
+#[cfg(target_arch = "x86_64")]
+fn prefetch(row: &[u32]) {
+    use pulp::core_arch::x86::Sse;
+    use std::sync::OnceLock;
+    static SSE: OnceLock<Option<Sse>> = OnceLock::new();
+    let Some(sse) = *SSE.get_or_init(Sse::try_new) else { return };
+    // 16 terms to a 64-byte line, and the line a misaligned row ends in.
+    for at in (0..row.len()).step_by(16).chain(row.len().checked_sub(1)) {
+        sse._mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(row[at..].as_ptr().cast());
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch(_row: &[u32]) {}
 
 /// The `k` best entries for the sum of `terms`' weighted BM25 scores, each
 /// with its best document, among the entries `filter` accepts; best first.
@@ -465,26 +796,42 @@ pub(crate) struct TopK<'a> {
 }
 
 impl TopK<'_> {
-    pub fn run(&self, terms: &[WeightedTerm]) -> tantivy::Result<Vec<(Score, DocRef)>> {
-        if self.budget == usize::MAX {
-            return self.exhaustive(terms);
-        }
+    /// Each term's BM25 weight, bound and forward-index id, leaving out
+    /// terms no document has.
+    fn prepare(&self, terms: &[WeightedTerm]) -> tantivy::Result<(Vec<QueryTerm>, TermIds)> {
         let searcher = self.searcher;
-        let scoring = EnableScoring::enabled_from_searcher(searcher);
         let mut query: Vec<QueryTerm> = Vec::with_capacity(terms.len());
         let mut ids: Vec<(u32, usize)> = Vec::new();
+        let mut fields: Vec<(Field, FieldStats)> = Vec::new();
         for t in terms.iter().filter(|t| t.boost > 0.0) {
-            let weight = TermQuery::new(t.term.clone(), IndexRecordOption::WithFreqs).weight(scoring)?;
-            let bound = self.bounds.get(searcher, weight.as_ref(), &t.term)? * t.boost;
+            let field = t.term.field();
+            let stats = match fields.iter().find(|(f, _)| *f == field) {
+                Some((_, stats)) => stats,
+                None => {
+                    fields.push((field, self.bounds.field(searcher, field)?));
+                    &fields[fields.len() - 1].1
+                }
+            };
+            let known = self.bounds.get(searcher, stats, &t.term)?;
+            let bound = known.bound * t.boost;
             if bound <= 0.0 {
                 continue;
             }
             if let Some(id) = self.forward.and_then(|f| f.term_id(t.stream, &t.text)) {
                 ids.push((id, query.len()));
             }
-            let bm25 = Bm25Weight::for_terms(searcher, std::slice::from_ref(&t.term))?.boost_by(t.boost);
-            query.push(QueryTerm { weight, boost: t.boost, bound, bm25, stream: usize::from(stream_tag(t.stream)) });
+            let bm25 = stats.weight(known.idf, t.boost);
+            query.push(QueryTerm { term: t.term.clone(), bound, bm25, stream: usize::from(stream_tag(t.stream)) });
         }
+        Ok((query, ids))
+    }
+
+    pub fn run(&self, terms: &[WeightedTerm]) -> tantivy::Result<Vec<(Score, DocRef)>> {
+        if self.budget == usize::MAX {
+            return self.exhaustive(terms);
+        }
+        let searcher = self.searcher;
+        let (query, ids) = self.prepare(terms)?;
         let rescorer = self.forward.map(|forward| ForwardScorer::new(forward, &ids, &query));
         let mut top = TopEntries::new(self.k);
         let open = self.filter.is_open();
@@ -495,7 +842,7 @@ impl TopK<'_> {
             let share = (self.budget as u64).saturating_mul(u64::from(reader.num_docs())) / total_docs;
             let mut cursors = Vec::with_capacity(query.len());
             for term in &query {
-                let scorer = term.weight.scorer(reader, term.boost)?;
+                let Some(scorer) = TermPostings::open(reader, &term.term, &term.bm25)? else { continue };
                 let doc = scorer.doc();
                 if doc != TERMINATED {
                     cursors.push(Cursor { scorer, bound: term.bound, doc });
@@ -560,9 +907,9 @@ impl TopK<'_> {
 
 /// How many candidates the forward path gathers before scoring them: their
 /// table reads are independent, so the processor overlaps the cache misses
-/// (about 100 ns each) instead of paying them one after another. The
-/// threshold lags by at most one batch, which costs a little extra scoring
-/// and never changes the result.
+/// (about 100 ns each) instead of paying them one after another, and so do
+/// the prefetches of their rows. The threshold lags by at most one batch,
+/// which costs a little extra scoring and never changes the result.
 const BATCH: usize = 32;
 
 /// The MaxScore plan of one segment: cursors ordered commonest first,
@@ -772,7 +1119,9 @@ mod tests {
             public_only: true,
             ..SearchRequest::new(q)
         };
-        for query in QUERIES {
+        // A message pasting many questions at once: hundreds of terms.
+        let pasted: String = index.entries().iter().take(40).map(|e| e.question.as_str()).collect();
+        for query in QUERIES.iter().copied().chain([pasted.as_str()]) {
             for request in [SearchRequest::new(query), filtered(query)] {
                 let a = index.search_with(&request, &exhaustive).unwrap();
                 let b = index.search_with(&request, &maxscore).unwrap();
@@ -789,6 +1138,59 @@ mod tests {
                 assert_eq!(a.confidence, b.confidence, "{query}");
             }
         }
+    }
+
+    /// The scorer's two lookups (a perfect hash, and linear probing for
+    /// queries too long for one) give every phrasing the same score, and it
+    /// is tantivy's BM25 of the phrasing's matching terms.
+    #[test]
+    fn perfect_hash_and_probing_score_every_phrasing_alike() {
+        let (_dir, index) = sample();
+        let searcher = index.reader.searcher();
+        let f = &index.fields;
+        let pasted: String = index.entries().iter().take(12).map(|e| e.question.as_str()).collect();
+        let parts = [crate::search::understand::Part { analysis: index.analyzer.analyze(&pasted), weight: 1.0 }];
+        let streams = [
+            (f.q_words, crate::analysis::Stream::Words, 0.5),
+            (f.q_bigrams, crate::analysis::Stream::Bigrams, 0.5),
+            (f.q_chars, crate::analysis::Stream::Chars, 2.0),
+        ];
+        let terms = crate::search::weighted_terms(&streams, &parts);
+        let top = super::TopK {
+            searcher: &searcher,
+            docs: &index.docs,
+            scopes: &index.scopes,
+            bounds: &index.bounds,
+            forward: Some(&index.forward),
+            filter: index.scopes.filter(None, None, false, None),
+            k: 10,
+            budget: 1000,
+        };
+        let (query, ids) = top.prepare(&terms).unwrap();
+        assert!(ids.len() > 100, "{} terms", ids.len());
+        let perfect = super::ForwardScorer::new(&index.forward, &ids, &query);
+        assert!(perfect.perfect);
+        let probing = super::ForwardScorer::probing(&index.forward, &ids, &query, super::ForwardScorer::ratios(&query));
+        let mut matched = 0;
+        for reader in searcher.segment_readers() {
+            let table = index.docs.segment(reader).unwrap();
+            for (doc, info) in table.iter().enumerate().filter(|(_, info)| info.len() > 0) {
+                let (a, b) = (perfect.score(info), probing.score(info));
+                assert!((a - b).abs() <= 1e-4 * a.max(1.0), "doc {doc}: {a} vs {b}");
+                // tantivy's own score of the document for the same terms.
+                let mut expected = 0.0;
+                for term in &query {
+                    if let Some(mut postings) = super::TermPostings::open(reader, &term.term, &term.bm25).unwrap() {
+                        if postings.seek(doc as u32) == doc as u32 {
+                            expected += postings.score();
+                        }
+                    }
+                }
+                assert!((a - expected).abs() <= 1e-4 * expected.max(1.0), "doc {doc}: {a} vs tantivy {expected}");
+                matched += usize::from(expected > 0.0);
+            }
+        }
+        assert!(matched > 50, "only {matched} phrasings share a term with the query");
     }
 
     /// A budget so small that only the rarest term finds candidates still

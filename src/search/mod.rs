@@ -141,6 +141,10 @@ pub struct SearchResults {
 /// to be kept: a correction that only reshuffles near-ties is not one.
 const TYPO_GAIN: f32 = 0.05;
 
+/// The typo trial search's share of the candidate budget (see above where
+/// it is used); small indexes are searched exhaustively either way.
+const TYPO_BUDGET_SHARE: usize = 4;
+
 /// The semantic share of the fused score, calibrated on the public dev sets
 /// (README, "Semantic ranking").
 pub const DEFAULT_SEMANTIC_WEIGHT: f32 = 0.5;
@@ -221,13 +225,21 @@ impl SearchIndex {
             });
         }
         let searcher = self.reader.searcher();
-        let mut ranked = self.rank(&searcher, request, ranking, &parts)?;
+        let mut ranked = self.rank(&searcher, request, ranking, &parts, ranking.candidate_postings)?;
         // Typos: only when the search is weak, and only if the corrected
-        // query matches the knowledge base better than the one typed.
+        // query matches the knowledge base better than the one typed. The
+        // second search gets a quarter of the candidate budget: it is a
+        // trial that usually fails (a window that sounds like a known word
+        // is more often a word boundary than a typo), and when it succeeds
+        // it is because a corrected word is rare enough to be found anyway.
         if self.analyzer.options().typos && ranked.confidence() != Confidence::High {
             if let Some((corrections, fixed)) = understand::correct(&cx, &understanding) {
                 let fixed_parts = understand::corrected_parts(&cx, &understanding, &fixed);
-                let second = self.rank(&searcher, request, ranking, &fixed_parts)?;
+                let budget = match ranking.candidate_postings {
+                    usize::MAX => usize::MAX,
+                    all => all / TYPO_BUDGET_SHARE,
+                };
+                let second = self.rank(&searcher, request, ranking, &fixed_parts, budget)?;
                 if second.coverage() > ranked.coverage() + TYPO_GAIN {
                     ranked = second;
                     understanding.corrections = corrections;
@@ -282,14 +294,14 @@ impl SearchIndex {
         request: &SearchRequest<'_>,
         ranking: &Ranking,
         parts: &[Part],
+        candidate_postings: usize,
     ) -> Result<Ranked, SearchError> {
         let filter = self.filter(request);
         // Each query keeps its best entries; the merge needs a margin beyond
         // `limit` for entries that one query ranks low and the other high.
         let candidates = ranking.candidates.max(request.limit * 4);
         // Small indexes are searched exhaustively: exact, and cheap anyway.
-        let budget =
-            if self.docs.documents() <= ranking.exhaustive_below { usize::MAX } else { ranking.candidate_postings };
+        let budget = if self.docs.documents() <= ranking.exhaustive_below { usize::MAX } else { candidate_postings };
         let top = |terms: &[WeightedTerm], forward| {
             let top = collect::TopK {
                 searcher,
