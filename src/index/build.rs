@@ -139,6 +139,12 @@ fn write_generation(
         }
     }
     writer.commit()?;
+    // One segment: every search looks each term up and walks its postings
+    // once per segment, and the writer's threads each left one.
+    let segments = index.searchable_segment_ids()?;
+    if segments.len() > 1 {
+        writer.merge(&segments).wait()?;
+    }
     writer.wait_merging_threads()?;
 
     forward.write(&dir.join(FORWARD))?;

@@ -759,22 +759,24 @@ impl<'a> ForwardScorer<'a> {
     }
 }
 
-/// Asks the processor to bring `row` into cache without waiting for it
+/// Asks the processor to bring `items` into cache without waiting for them
 /// (an instruction that cannot fault; `pulp` makes it callable safely).
 #[cfg(target_arch = "x86_64")]
-fn prefetch(row: &[u32]) {
+fn prefetch<T>(items: &[T]) {
     use pulp::core_arch::x86::Sse;
     use std::sync::OnceLock;
     static SSE: OnceLock<Option<Sse>> = OnceLock::new();
     let Some(sse) = *SSE.get_or_init(Sse::try_new) else { return };
-    // 16 terms to a 64-byte line, and the line a misaligned row ends in.
-    for at in (0..row.len()).step_by(16).chain(row.len().checked_sub(1)) {
-        sse._mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(row[at..].as_ptr().cast());
+    let bytes = std::mem::size_of_val(items);
+    let start = items.as_ptr().cast::<i8>();
+    // Every 64-byte line, and the line a misaligned run ends in.
+    for at in (0..bytes).step_by(64).chain(bytes.checked_sub(1)) {
+        sse._mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(start.wrapping_add(at));
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn prefetch(_row: &[u32]) {}
+fn prefetch<T>(_items: &[T]) {}
 
 /// The `k` best entries for the sum of `terms`' weighted BM25 scores, each
 /// with its best document, among the entries `filter` accepts; best first.
@@ -859,7 +861,7 @@ impl TopK<'_> {
                 passes.then_some(info)
             };
             match &rescorer {
-                Some(rescorer) => max_score_forward(&mut cursors, &mut top, share.max(1), accept, rescorer),
+                Some(rescorer) => max_score_forward(&mut cursors, &mut top, share.max(1), &table, accept, rescorer),
                 None => max_score_seek(&mut cursors, &mut top, share.max(1), accept),
             }
         }
@@ -972,14 +974,15 @@ fn next_candidate(cursors: &mut [Cursor]) -> Option<(DocId, Score)> {
 }
 
 /// MaxScore over one segment's cursors, scoring candidates from the forward
-/// index in batches. `accept` maps a document to its [`DocInfo`], or `None`
-/// when it is filtered out. Only the strongest terms whose postings fit in
+/// index in batches. `accept` maps a document to its [`DocInfo`] (in
+/// `table`), or `None` when it is filtered out. Only the strongest terms whose postings fit in
 /// `budget` (and always the strongest one) produce candidates from the
 /// start; see `Ranking::candidate_postings`.
 fn max_score_forward<'i>(
     cursors: &mut [Cursor],
     top: &mut TopEntries,
     budget: u64,
+    table: &[DocInfo],
     accept: impl Fn(DocId) -> Option<&'i DocInfo>,
     rescorer: &ForwardScorer<'_>,
 ) {
@@ -1001,6 +1004,9 @@ fn max_score_forward<'i>(
             // Bounds first: they need no memory beyond the cursors.
             if upper + reach_below(&reach, essential) > threshold {
                 batch.push(doc);
+                // The table is too large for the cache; ask for the
+                // candidate's entry while the next ones are found.
+                prefetch(table.get(doc as usize..=doc as usize).unwrap_or(&[]));
             }
         }
         infos.clear();
