@@ -739,11 +739,9 @@ impl<'a> ForwardScorer<'a> {
         let slot = self.slot(id);
         let (key, weight) = self.slots[slot];
         if packed & 0xff == 1 {
-            // `weight` when the ids are equal, else +0.0, by masking its
-            // bits: a miss is as common as a hit here, and a mispredicted
-            // branch costs more.
-            let mask = u32::from(key == id).wrapping_neg();
-            Score::from_bits(weight.to_bits() & mask)
+            // A miss is as common as a hit here, and a mispredicted branch
+            // costs more than loading the weight either way.
+            std::hint::select_unpredictable(key == id, weight, 0.0)
         } else {
             if key == id {
                 *score += self.full(slot, norm, packed);
