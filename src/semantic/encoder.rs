@@ -12,7 +12,7 @@
 //! product has one row per sentence rather than per token, as the reference
 //! does.
 
-use super::matmul::{Matmul, PackedMatrix};
+use super::matmul::{Matmul, PackedMatrix, ProductScratch};
 use super::npz::{Array, Npz};
 use super::EncoderError;
 use std::path::Path;
@@ -355,7 +355,7 @@ pub(crate) struct Scratch {
     h: Vec<f32>,
     c: Vec<f32>,
     offsets: Vec<usize>,
-    packed: Vec<f32>,
+    packed: ProductScratch,
     sums: Vec<f32>,
     pooled: Vec<f32>,
     dnn_a: Vec<f32>,
