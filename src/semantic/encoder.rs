@@ -389,13 +389,27 @@ impl Scratch {
 /// In-place layer norm over one row (biased variance, as numpy's).
 fn layer_norm(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
+    let mean = lane_sum(row, |v| v) / n;
     row.iter_mut().for_each(|v| *v -= mean);
-    let var = row.iter().map(|v| v * v).sum::<f32>() / n;
+    let var = lane_sum(row, |v| v * v) / n;
     let inv = 1.0 / (var + eps).sqrt();
     for ((v, &g), &b) in row.iter_mut().zip(gamma).zip(beta) {
         *v = *v * inv * g + b;
     }
+}
+
+/// `Σ f(v)` in 16 interleaved partial sums: a plain `sum()` is one serial
+/// chain of additions (float addition is not associative, so the compiler
+/// keeps the order), which made the layer norms a sixth of a query.
+fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let (chunks, rest) = row.as_chunks::<16>();
+    let mut acc = [0.0f32; 16];
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += f(v);
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().map(|&v| f(v)).sum::<f32>()
 }
 
 fn relu(row: &mut [f32]) {
