@@ -9,11 +9,20 @@
 //! tile. That suits a single short query (a handful of rows: the cost is
 //! reading the weights once) and a batch (each slab is reused by every tile).
 //!
+//! On x86 with AVX2 or AVX-512 the weights are 12-bit integers instead and
+//! the product runs in 16-bit integer pairs ([`quantized`]): twice the
+//! multiply-adds per instruction, half the bytes of weights to stream.
+//!
 //! The rows of `A` are given as offsets into a buffer rather than as a dense
 //! matrix: the n-gram convolutions read overlapping windows of a padded
 //! token buffer directly, with no im2col copy.
 
 use pulp::{Arch, Simd, WithSimd};
+
+#[cfg(target_arch = "x86_64")]
+mod quantized;
+#[cfg(target_arch = "x86_64")]
+use quantized::{Level, QuantizedMatrix, QuantizedRows};
 
 /// Rows of the result computed together: 6 × 2 vectors = 12 accumulators
 /// leave room for the two weight vectors and the broadcast in AVX2's 16
@@ -27,9 +36,38 @@ const KC: usize = 256;
 /// (2 × 16 lanes, the widest SIMD vectors pulp offers).
 const MAX_WIDTH: usize = 32;
 
-/// A `k × n` weight matrix in column panels, ready for [`Matmul::product`].
+/// A `k × n` weight matrix ready for [`Matmul::product`]: 12-bit integers
+/// where the CPU has a pairwise-integer kernel (x86 with AVX2 or AVX-512),
+/// else f32.
 #[derive(Debug)]
-pub(crate) struct PackedMatrix {
+pub(crate) enum PackedMatrix {
+    Float(FloatMatrix),
+    #[cfg(target_arch = "x86_64")]
+    Quantized(QuantizedMatrix),
+}
+
+impl PackedMatrix {
+    fn k_n(&self) -> (usize, usize) {
+        match self {
+            PackedMatrix::Float(b) => (b.k, b.n),
+            #[cfg(target_arch = "x86_64")]
+            PackedMatrix::Quantized(b) => (b.k, b.n),
+        }
+    }
+}
+
+/// Working memory for [`Matmul::product`], reused across calls.
+#[derive(Default)]
+pub(crate) struct ProductScratch {
+    /// Rows of `A` interleaved tile by tile (`k × rows`), for f32 matrices.
+    floats: Vec<f32>,
+    #[cfg(target_arch = "x86_64")]
+    quantized: QuantizedRows,
+}
+
+/// A `k × n` f32 weight matrix in column panels.
+#[derive(Debug)]
+pub(crate) struct FloatMatrix {
     k: usize,
     n: usize,
     width: usize,
@@ -37,9 +75,9 @@ pub(crate) struct PackedMatrix {
     panels: Vec<f32>,
 }
 
-impl PackedMatrix {
+impl FloatMatrix {
     /// Packs a row-major `k × n` matrix.
-    pub(crate) fn new(weights: &[f32], k: usize, n: usize, width: usize) -> PackedMatrix {
+    pub(crate) fn new(weights: &[f32], k: usize, n: usize, width: usize) -> FloatMatrix {
         assert_eq!(weights.len(), k * n, "weights are not {k} x {n}");
         let n_panels = n.div_ceil(width);
         let mut panels = vec![0.0; n_panels * k * width];
@@ -50,7 +88,7 @@ impl PackedMatrix {
                 dst[..cols].copy_from_slice(&weights[row * n + col..row * n + col + cols]);
             }
         }
-        PackedMatrix { k, n, width, panels }
+        FloatMatrix { k, n, width, panels }
     }
 }
 
@@ -62,6 +100,9 @@ pub(crate) struct Matmul {
     width: usize,
     /// Rows per register tile.
     mr: usize,
+    /// The integer kernel, when this CPU has one.
+    #[cfg(target_arch = "x86_64")]
+    quantized: Option<Level>,
 }
 
 impl Matmul {
@@ -79,17 +120,40 @@ impl Matmul {
         let lanes = arch.dispatch(Lanes);
         // x86 below AVX-512 has 16 vector registers; AVX-512 and aarch64 have 32.
         let many_registers = lanes >= 16 || cfg!(target_arch = "aarch64");
-        Matmul { arch, width: (2 * lanes).min(MAX_WIDTH), mr: if many_registers { MR_32_REGS } else { MR_16_REGS } }
+        let float = Matmul {
+            arch,
+            width: (2 * lanes).min(MAX_WIDTH),
+            mr: if many_registers { MR_32_REGS } else { MR_16_REGS },
+            #[cfg(target_arch = "x86_64")]
+            quantized: None,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if let Some(level) = Level::detect() {
+            return Matmul { width: level.width(), mr: level.mr(), quantized: Some(level), ..float };
+        }
+        float
+    }
+
+    /// The same dispatcher without the integer kernel: exact f32 products.
+    #[cfg(test)]
+    pub(crate) fn float() -> Matmul {
+        let m = Matmul::new();
+        #[cfg(target_arch = "x86_64")]
+        let m = Matmul { quantized: None, ..m };
+        m
     }
 
     /// Packs a row-major `k × n` matrix for this dispatcher.
     pub(crate) fn pack(&self, weights: &[f32], k: usize, n: usize) -> PackedMatrix {
-        PackedMatrix::new(weights, k, n, self.width)
+        #[cfg(target_arch = "x86_64")]
+        if self.quantized.is_some() {
+            return PackedMatrix::Quantized(QuantizedMatrix::new(weights, k, n, self.width));
+        }
+        PackedMatrix::Float(FloatMatrix::new(weights, k, n, self.width))
     }
 
     /// `out[r] = a[offsets[r]..offsets[r] + k] · b + bias` for every row `r`;
-    /// `out` is dense, `offsets.len() × b.n`. `scratch` receives the rows of
-    /// `a` interleaved tile by tile (`k × rows`) and is reused across calls.
+    /// `out` is dense, `offsets.len() × b.n`.
     pub(crate) fn product(
         &self,
         a: &[f32],
@@ -97,12 +161,35 @@ impl Matmul {
         b: &PackedMatrix,
         bias: &[f32],
         out: &mut [f32],
+        scratch: &mut ProductScratch,
+    ) {
+        let (m, (k, n)) = (offsets.len(), b.k_n());
+        assert_eq!(out.len(), m * n, "output is not {m} x {n}");
+        assert_eq!(bias.len(), n, "bias length");
+        assert!(offsets.iter().all(|&o| o + k <= a.len()), "row past the end of a");
+        match b {
+            PackedMatrix::Float(b) => self.float_product(a, offsets, b, bias, out, &mut scratch.floats),
+            #[cfg(target_arch = "x86_64")]
+            PackedMatrix::Quantized(b) => {
+                let level = self.quantized.expect("matrix packed for another SIMD level");
+                level.product(a, offsets, b, bias, out, &mut scratch.quantized);
+            }
+        }
+    }
+
+    /// The f32 product; `scratch` receives the rows of `a` interleaved tile
+    /// by tile (`k × rows`).
+    fn float_product(
+        &self,
+        a: &[f32],
+        offsets: &[usize],
+        b: &FloatMatrix,
+        bias: &[f32],
+        out: &mut [f32],
         scratch: &mut Vec<f32>,
     ) {
         let (m, k) = (offsets.len(), b.k);
         assert_eq!(b.width, self.width, "matrix packed for another SIMD level");
-        assert_eq!(out.len(), m * b.n, "output is not {m} x {}", b.n);
-        assert_eq!(bias.len(), b.n, "bias length");
         scratch.clear();
         scratch.resize(m * k, 0.0);
         for (t, tile) in offsets.chunks(self.mr).enumerate() {
@@ -124,7 +211,7 @@ struct Product<'a> {
     a: &'a [f32],
     m: usize,
     mr: usize,
-    b: &'a PackedMatrix,
+    b: &'a FloatMatrix,
     bias: &'a [f32],
     out: &'a mut [f32],
 }
@@ -223,7 +310,7 @@ fn tile<S: Simd, const R: usize>(simd: S, a: &[f32], slab: &[[S::f32s; 2]], out:
 
 /// Fallback for a panel width that does not match the SIMD level (never with
 /// matrices packed by the same [`Matmul`]); correct, not fast.
-fn scalar_product(a: &[f32], m: usize, mr: usize, b: &PackedMatrix, bias: &[f32], out: &mut [f32]) {
+fn scalar_product(a: &[f32], m: usize, mr: usize, b: &FloatMatrix, bias: &[f32], out: &mut [f32]) {
     let (k, n, width) = (b.k, b.n, b.width);
     for (r, row) in out.chunks_exact_mut(n).enumerate().take(m) {
         let tile = r / mr;
@@ -264,10 +351,10 @@ mod tests {
         let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01).collect();
         // overlapping windows, as the convolutions use them
         let offsets: Vec<usize> = (0..m).map(|r| r * 3).collect();
-        let matmul = Matmul { width, ..Matmul::new() };
-        let packed = PackedMatrix::new(&w, k, n, width);
+        let matmul = Matmul { width, ..Matmul::float() };
+        let packed = PackedMatrix::Float(FloatMatrix::new(&w, k, n, width));
         let mut out = vec![f32::NAN; m * n];
-        matmul.product(&a, &offsets, &packed, &bias, &mut out, &mut Vec::new());
+        matmul.product(&a, &offsets, &packed, &bias, &mut out, &mut ProductScratch::default());
         let want = naive(&a, &offsets, &w, k, n, &bias);
         for (i, (x, y)) in out.iter().zip(&want).enumerate() {
             assert!((x - y).abs() <= 1e-3 * (1.0 + y.abs()), "m={m} k={k} n={n} [{i}]: {x} vs {y}");
@@ -276,7 +363,7 @@ mod tests {
 
     #[test]
     fn matches_a_naive_product_for_ragged_shapes() {
-        let width = Matmul::new().width;
+        let width = Matmul::float().width;
         for (m, k, n) in [(1, 1, 1), (7, 13, 40), (6, 64, 32), (13, 5, 17), (20, 100, 64), (30, 600, 64)] {
             check(m, k, n, width);
         }
@@ -301,7 +388,7 @@ mod tests {
         let w: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
         let bias = vec![0.5; n];
         let offsets: Vec<usize> = (0..m).map(|r| r * k).collect();
-        let b = PackedMatrix::new(&w, k, n, 16);
+        let b = FloatMatrix::new(&w, k, n, 16);
         let mut packed = vec![0.0; m * k];
         for (t, tile) in offsets.chunks(MR_16_REGS).enumerate() {
             let rows = tile.len();
