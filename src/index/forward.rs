@@ -175,15 +175,19 @@ impl Forward {
 
     /// Every word (words stream) of the indexed phrasings with the number of
     /// phrasings that have it: the vocabulary a pinyin lexicon decodes into.
+    /// In the order of the words' ids, so that a lexicon built from it, and
+    /// the choice among equally likely words, is the same on every run.
     pub fn word_phrasings(&self) -> Vec<(&str, u32)> {
-        let mut counts: HashMap<u32, u32> = HashMap::new();
+        let mut counts = vec![0u32; self.streams.len()];
         for packed in &self.terms {
-            *counts.entry(packed >> 8).or_default() += 1;
+            if let Some(n) = counts.get_mut((packed >> 8) as usize) {
+                *n += 1;
+            }
         }
-        self.vocab[usize::from(stream_tag(Stream::Words))]
-            .iter()
-            .map(|(word, id)| (word.as_str(), counts.get(id).copied().unwrap_or(0)))
-            .collect()
+        let mut words: Vec<(u32, &str)> =
+            self.vocab[usize::from(stream_tag(Stream::Words))].iter().map(|(word, &id)| (id, word.as_str())).collect();
+        words.sort_unstable();
+        words.into_iter().map(|(id, word)| (word, counts.get(id as usize).copied().unwrap_or(0))).collect()
     }
 
     /// Where the terms of phrasing `phrasing` of entry `ord` are: a start

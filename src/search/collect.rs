@@ -1197,6 +1197,38 @@ mod tests {
         assert!(matched > 50, "only {matched} phrasings share a term with the query");
     }
 
+    /// Two opens of one index answer every buyer message identically, to
+    /// the last bit of the confidence evidence: nothing may depend on a hash
+    /// map's iteration order (each open seeds its maps differently, as each
+    /// process does), or a coverage near a threshold, or a choice among
+    /// equally likely pinyin readings, differs from run to run.
+    #[test]
+    fn two_opens_of_an_index_answer_alike() {
+        let (dir, first) = sample();
+        let second = SearchIndex::open(dir.path()).unwrap();
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/queries/buyer-messages.jsonl"))
+            .unwrap();
+        let queries: Vec<String> = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|v| v["query"].as_str().map(str::to_string))
+            .collect();
+        assert!(queries.len() > 300);
+        for query in &queries {
+            let request = SearchRequest::new(query);
+            let (a, b) = (first.search(&request).unwrap(), second.search(&request).unwrap());
+            let ids = |r: &crate::search::SearchResults| r.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&a), ids(&b), "{query}");
+            assert_eq!(a.confidence, b.confidence, "{query}");
+            let coverage = |r: &crate::search::SearchResults| {
+                r.evidence
+                    .as_ref()
+                    .map(|e| (e.query_coverage.to_bits(), e.match_coverage.to_bits(), e.margin.to_bits()))
+            };
+            assert_eq!(coverage(&a), coverage(&b), "{query}");
+        }
+    }
+
     /// A budget so small that only the rarest term finds candidates still
     /// returns only entries the filter admits, and real matches: an entry
     /// may miss the phrasing (or body) that only common terms found, so its

@@ -12,7 +12,7 @@
 //! (README, "Confidence"): `high` must be right at least 95% of the time,
 //! and an answerable question must almost never be called `none`.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use tantivy::schema::Field;
@@ -113,8 +113,11 @@ pub fn evidence(index: &SearchIndex, searcher: &Searcher, query: &Analysis, matc
         let df = searcher.doc_freq(&Term::from_field_text(field, term)).unwrap_or(0) as f32;
         (1.0 + (total_docs - df + 0.5) / (df + 0.5)).ln()
     };
-    let units = |a: &Analysis| -> HashSet<(Field, String)> {
-        let mut set = HashSet::new();
+    // Ordered sets: their weights are summed in the same order on every
+    // run, so a coverage on a threshold cannot fall either side of it by
+    // the luck of a hash seed.
+    let units = |a: &Analysis| -> BTreeSet<(Field, String)> {
+        let mut set = BTreeSet::new();
         for (field, stream) in [(f.q_chars, Stream::Chars), (f.q_bigrams, Stream::Bigrams)] {
             for t in a.stream(stream) {
                 set.insert((field, t.term.clone()));
@@ -124,8 +127,8 @@ pub fn evidence(index: &SearchIndex, searcher: &Searcher, query: &Analysis, matc
     };
     let q = units(query);
     let m = units(&phrasing);
-    let weight = |set: &HashSet<(Field, String)>| set.iter().map(|(field, t)| idf(*field, t)).sum::<f32>();
-    let shared: HashSet<(Field, String)> = q.intersection(&m).cloned().collect();
+    let weight = |set: &BTreeSet<(Field, String)>| set.iter().map(|(field, t)| idf(*field, t)).sum::<f32>();
+    let shared: BTreeSet<(Field, String)> = q.intersection(&m).cloned().collect();
     let shared_w = weight(&shared);
     // Clamped: float sums of the same weights can differ in the last bit.
     let ratio = |w: f32| if w > 0.0 { (shared_w / w).min(1.0) } else { 0.0 };
