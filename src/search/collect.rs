@@ -566,24 +566,42 @@ const MAX_PERFECT_BITS: u32 = 12;
 /// Multipliers tried per table size before a larger table is tried.
 const PERFECT_TRIES: u32 = 64;
 
+/// Slot of term `id` in a `1 << bits` table under `multiplier`.
+#[inline]
+fn slot_of(id: u32, multiplier: u32, bits: u32) -> usize {
+    (id.wrapping_mul(multiplier) >> (32 - bits)) as usize
+}
+
 impl<'a> ForwardScorer<'a> {
     fn new(forward: &'a Forward, ids: &[(u32, usize)], terms: &'a [QueryTerm]) -> Self {
         let ratios = Self::ratios(terms);
-        let weight = |term: usize| terms[term].bm25.score(0, 1);
         // Sparse enough that a multiplier without collisions is quickly
         // found: the chance of none is about exp(-n² / 2·slots).
         let smallest = (ids.len().max(1) * 8).next_power_of_two().trailing_zeros().max(4);
         let mut multiplier = 0x9E37_79B1u32;
+        let mut taken: Vec<u64> = Vec::new();
         for bits in smallest..=MAX_PERFECT_BITS.max(smallest) {
             for _ in 0..PERFECT_TRIES {
-                if let Some(scorer) = Self::perfect(forward, ids, terms, &ratios, bits, multiplier, &weight) {
-                    return scorer;
+                // Trial placements only mark bits; the table is built once.
+                taken.clear();
+                taken.resize((1usize << bits).div_ceil(64), 0);
+                let collides = ids.iter().any(|&(id, _)| {
+                    let slot = slot_of(id, multiplier, bits);
+                    let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+                    let seen = taken[word] & bit != 0;
+                    taken[word] |= bit;
+                    seen
+                });
+                if !collides {
+                    return Self::table(forward, ids, terms, ratios, bits, multiplier, true);
                 }
                 // Next odd multiplier (a fixed sequence: searches are repeatable).
                 multiplier = multiplier.wrapping_mul(0x2C1B_3C6D).wrapping_add(0x297A_2D39) | 1;
             }
         }
-        Self::probing(forward, ids, terms, ratios)
+        // Linear probing, at most a quarter full.
+        let bits = (ids.len().max(1) * 4).next_power_of_two().trailing_zeros().max(4);
+        Self::table(forward, ids, terms, ratios, bits, 0x9E37_79B1, false)
     }
 
     /// Per stream tag and fieldnorm id, BM25 at frequency 1 relative to
@@ -601,16 +619,23 @@ impl<'a> ForwardScorer<'a> {
         ratios
     }
 
-    /// The scorer with linear probing (a table at most a quarter full).
-    fn probing(forward: &'a Forward, ids: &[(u32, usize)], terms: &'a [QueryTerm], ratios: [[Score; 256]; 3]) -> Self {
-        let weight = |term: usize| terms[term].bm25.score(0, 1);
-        let bits = (ids.len().max(1) * 4).next_power_of_two().trailing_zeros().max(4);
+    /// The scorer with a `1 << bits` table under `multiplier`: a perfect
+    /// hash of `ids` if `perfect` (no two collide), else linear probing.
+    fn table(
+        forward: &'a Forward,
+        ids: &[(u32, usize)],
+        terms: &'a [QueryTerm],
+        ratios: [[Score; 256]; 3],
+        bits: u32,
+        multiplier: u32,
+        perfect: bool,
+    ) -> Self {
         let mut scorer = ForwardScorer {
             forward,
             slots: vec![(EMPTY_SLOT, 0.0); 1 << bits],
             owners: vec![0; 1 << bits],
-            perfect: false,
-            multiplier: 0x9E37_79B1,
+            perfect,
+            multiplier,
             shift: 32 - bits,
             ratios,
             terms,
@@ -620,42 +645,10 @@ impl<'a> ForwardScorer<'a> {
             while scorer.slots[slot].0 != EMPTY_SLOT {
                 slot = (slot + 1) & (scorer.slots.len() - 1);
             }
-            scorer.slots[slot] = (id, weight(term));
+            scorer.slots[slot] = (id, terms[term].bm25.score(0, 1));
             scorer.owners[slot] = term as u32;
         }
         scorer
-    }
-
-    /// The scorer with a `1 << bits` table under `multiplier`, if no two of
-    /// the query's ids collide there.
-    fn perfect(
-        forward: &'a Forward,
-        ids: &[(u32, usize)],
-        terms: &'a [QueryTerm],
-        ratios: &[[Score; 256]; 3],
-        bits: u32,
-        multiplier: u32,
-        weight: &dyn Fn(usize) -> Score,
-    ) -> Option<Self> {
-        let mut scorer = ForwardScorer {
-            forward,
-            slots: vec![(EMPTY_SLOT, 0.0); 1 << bits],
-            owners: vec![0; 1 << bits],
-            perfect: true,
-            multiplier,
-            shift: 32 - bits,
-            ratios: *ratios,
-            terms,
-        };
-        for &(id, term) in ids {
-            let slot = scorer.slot(id);
-            if scorer.slots[slot].0 != EMPTY_SLOT {
-                return None;
-            }
-            scorer.slots[slot] = (id, weight(term));
-            scorer.owners[slot] = term as u32;
-        }
-        Some(scorer)
     }
 
     #[inline]
@@ -1174,7 +1167,9 @@ mod tests {
         assert!(ids.len() > 100, "{} terms", ids.len());
         let perfect = super::ForwardScorer::new(&index.forward, &ids, &query);
         assert!(perfect.perfect);
-        let probing = super::ForwardScorer::probing(&index.forward, &ids, &query, super::ForwardScorer::ratios(&query));
+        let ratios = super::ForwardScorer::ratios(&query);
+        let bits = (ids.len() * 4).next_power_of_two().trailing_zeros();
+        let probing = super::ForwardScorer::table(&index.forward, &ids, &query, ratios, bits, 0x9E37_79B1, false);
         let mut matched = 0;
         for reader in searcher.segment_readers() {
             let table = index.docs.segment(reader).unwrap();
