@@ -230,8 +230,11 @@ impl SearchIndex {
         // query matches the knowledge base better than the one typed. The
         // second search gets a quarter of the candidate budget: it is a
         // trial that usually fails (a window that sounds like a known word
-        // is more often a word boundary than a typo), and when it succeeds
-        // it is because a corrected word is rare enough to be found anyway.
+        // is more often a word boundary than a typo), and a correction that
+        // helps brings in a word of the knowledge base, which the rarest
+        // terms' budget finds. On the 100k synthetic index this trial was a
+        // fifth of all search time; the top answer agrees with an exhaustive
+        // search as often as before (`examples/agreement`).
         if self.analyzer.options().typos && ranked.confidence() != Confidence::High {
             if let Some((corrections, fixed)) = understand::correct(&cx, &understanding) {
                 let fixed_parts = understand::corrected_parts(&cx, &understanding, &fixed);
