@@ -20,6 +20,27 @@
 use pulp::{Arch, Simd, WithSimd};
 
 #[cfg(target_arch = "x86_64")]
+/// Calls `tile::<S, R>(args…)` with the tile's row count `R` (1 to 12) as
+/// a constant, so that each height gets its own fully unrolled kernel.
+macro_rules! tile_for_rows {
+    ($rows:expr, $tile:ident::<$s:ty>($($arg:expr),* $(,)?)) => {
+        match $rows {
+            12 => $tile::<$s, 12>($($arg),*),
+            11 => $tile::<$s, 11>($($arg),*),
+            10 => $tile::<$s, 10>($($arg),*),
+            9 => $tile::<$s, 9>($($arg),*),
+            8 => $tile::<$s, 8>($($arg),*),
+            7 => $tile::<$s, 7>($($arg),*),
+            6 => $tile::<$s, 6>($($arg),*),
+            5 => $tile::<$s, 5>($($arg),*),
+            4 => $tile::<$s, 4>($($arg),*),
+            3 => $tile::<$s, 3>($($arg),*),
+            2 => $tile::<$s, 2>($($arg),*),
+            _ => $tile::<$s, 1>($($arg),*),
+        }
+    };
+}
+
 mod quantized;
 #[cfg(target_arch = "x86_64")]
 use quantized::{Level, QuantizedMatrix, QuantizedRows};
@@ -239,20 +260,7 @@ impl WithSimd for Product<'_> {
                     let a = &a[r0 * k + k0 * rows..r0 * k + (k0 + kc) * rows];
                     let out = &mut out[r0 * n..(r0 + rows) * n];
                     let at = Tile { col, cols, n, first: (k0 == 0).then_some(bias) };
-                    match rows {
-                        12 => tile::<S, 12>(simd, a, slab, out, at),
-                        11 => tile::<S, 11>(simd, a, slab, out, at),
-                        10 => tile::<S, 10>(simd, a, slab, out, at),
-                        9 => tile::<S, 9>(simd, a, slab, out, at),
-                        8 => tile::<S, 8>(simd, a, slab, out, at),
-                        7 => tile::<S, 7>(simd, a, slab, out, at),
-                        6 => tile::<S, 6>(simd, a, slab, out, at),
-                        5 => tile::<S, 5>(simd, a, slab, out, at),
-                        4 => tile::<S, 4>(simd, a, slab, out, at),
-                        3 => tile::<S, 3>(simd, a, slab, out, at),
-                        2 => tile::<S, 2>(simd, a, slab, out, at),
-                        _ => tile::<S, 1>(simd, a, slab, out, at),
-                    }
+                    tile_for_rows!(rows, tile::<S>(simd, a, slab, out, at));
                     r0 += rows;
                 }
             }

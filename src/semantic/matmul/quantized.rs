@@ -299,20 +299,7 @@ impl Job<'_> {
                         first: (p0 == 0).then_some(bias),
                     };
                     let out = &mut out[r0 * n..(r0 + rows) * n];
-                    match rows {
-                        12 => tile::<S, 12>(simd, a, slab, out, at),
-                        11 => tile::<S, 11>(simd, a, slab, out, at),
-                        10 => tile::<S, 10>(simd, a, slab, out, at),
-                        9 => tile::<S, 9>(simd, a, slab, out, at),
-                        8 => tile::<S, 8>(simd, a, slab, out, at),
-                        7 => tile::<S, 7>(simd, a, slab, out, at),
-                        6 => tile::<S, 6>(simd, a, slab, out, at),
-                        5 => tile::<S, 5>(simd, a, slab, out, at),
-                        4 => tile::<S, 4>(simd, a, slab, out, at),
-                        3 => tile::<S, 3>(simd, a, slab, out, at),
-                        2 => tile::<S, 2>(simd, a, slab, out, at),
-                        _ => tile::<S, 1>(simd, a, slab, out, at),
-                    }
+                    tile_for_rows!(rows, tile::<S>(simd, a, slab, out, at));
                     r0 += rows;
                 }
             }
