@@ -156,7 +156,7 @@ async fn search(
     }
     let source = parse_source(params.source.as_deref(), caller.as_ref())?;
     let index = state.index.current();
-    let results = index.search_with(&request, &state.ranking)?;
+    let results = index.search_concurrently(&request, &state.ranking).await?;
     let evidence = results.evidence.clone();
     let mut response = SearchResponse::new(results);
     state.metrics.search(response.confidence, source);

@@ -14,17 +14,20 @@
 
 pub(crate) mod collect;
 mod confidence;
+mod encoding;
 pub(crate) mod semantic;
 pub(crate) mod snippet;
 pub mod understand;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tantivy::schema::Field;
 use tantivy::Term;
 
 use crate::analysis::{Analysis, Stream};
+use crate::index::vectors::QueryVector;
 use crate::index::SearchIndex;
 use crate::model::{Confidence, Entry, Hit, Platform};
 use collect::{Filter, WeightedTerm};
@@ -185,6 +188,37 @@ impl Ranked {
     }
 }
 
+/// A query's lexical ranking, waiting for fusion and hits.
+struct Lexical {
+    started: Instant,
+    searcher: tantivy::Searcher,
+    ranked: Ranked,
+    understanding: Understanding,
+}
+
+/// The request's query, trimmed, once it is known to be searchable.
+fn checked<'a>(request: &SearchRequest<'a>) -> Result<&'a str, SearchError> {
+    let query = request.query.trim();
+    if query.is_empty() {
+        return Err(SearchError::EmptyQuery);
+    }
+    let length = query.chars().count();
+    if length > MAX_QUERY_CHARS {
+        return Err(SearchError::QueryTooLong(length));
+    }
+    if request.limit == 0 || request.limit > MAX_LIMIT {
+        return Err(SearchError::BadLimit);
+    }
+    Ok(query)
+}
+
+impl SearchResults {
+    /// No hits: the query had nothing to search for.
+    fn empty(started: Instant) -> SearchResults {
+        SearchResults { confidence: Confidence::None, hits: Vec::new(), evidence: None, took: started.elapsed() }
+    }
+}
+
 /// Per-entry accumulation while merging the two queries.
 #[derive(Debug, Clone, Copy, Default)]
 struct Candidate {
@@ -199,30 +233,63 @@ impl SearchIndex {
         self.search_with(request, &Ranking::default())
     }
 
-    /// Runs a search with explicit ranking weights.
+    /// Runs a search with explicit ranking weights, encoding the query (for
+    /// fused ranking) on this thread after the lexical ranking.
     pub fn search_with(&self, request: &SearchRequest<'_>, ranking: &Ranking) -> Result<SearchResults, SearchError> {
-        let started = Instant::now();
-        let query = request.query.trim();
-        if query.is_empty() {
-            return Err(SearchError::EmptyQuery);
-        }
-        let length = query.chars().count();
-        if length > MAX_QUERY_CHARS {
-            return Err(SearchError::QueryTooLong(length));
-        }
-        if request.limit == 0 || request.limit > MAX_LIMIT {
-            return Err(SearchError::BadLimit);
-        }
+        let (started, query) = (Instant::now(), checked(request)?);
+        let Some(lexical) = self.lexical(query, request, ranking, started)? else {
+            return Ok(SearchResults::empty(started));
+        };
+        let vector = self.fusing(ranking).map(|semantic| semantic.query_vector(&self.encoder_text(query)));
+        Ok(self.finish(lexical, request, ranking, vector))
+    }
+
+    /// [`SearchIndex::search_with`] for the server: the query is encoded on
+    /// the encoding pool's threads while this one ranks lexically, and the
+    /// wait for its vector yields the thread (see [`encoding`]). The results
+    /// are the same.
+    pub async fn search_concurrently(
+        &self,
+        request: &SearchRequest<'_>,
+        ranking: &Ranking,
+    ) -> Result<SearchResults, SearchError> {
+        let (started, query) = (Instant::now(), checked(request)?);
+        let pending = self.fusing(ranking).map(|semantic| semantic.submit(&self.encoder_text(query)));
+        let Some(lexical) = self.lexical(query, request, ranking, started)? else {
+            return Ok(SearchResults::empty(started));
+        };
+        let vector = match pending {
+            Some(pending) => Some(pending.get().await),
+            None => None,
+        };
+        Ok(self.finish(lexical, request, ranking, vector))
+    }
+
+    /// The semantic side, when this search fuses.
+    fn fusing(&self, ranking: &Ranking) -> Option<&semantic::SemanticIndex> {
+        self.semantic.as_ref().filter(|_| ranking.semantic > 0.0)
+    }
+
+    /// The text the encoder reads: normalised (simplified characters, folded
+    /// widths), the way the knowledge base's phrasings read.
+    fn encoder_text(&self, query: &str) -> String {
+        self.analyzer.normalize(query).text
+    }
+
+    /// The lexical ranking (with the typo trial); `None` when the query has
+    /// no searchable term.
+    fn lexical(
+        &self,
+        query: &str,
+        request: &SearchRequest<'_>,
+        ranking: &Ranking,
+        started: Instant,
+    ) -> Result<Option<Lexical>, SearchError> {
         let knows = |word: &str| self.knows_word(word);
         let cx = understand::Context { analyzer: &self.analyzer, lexicon: self.lexicon.as_ref(), knows: &knows };
         let (mut understanding, parts) = understand::understand(&cx, query);
         if parts.iter().all(|p| p.analysis.is_empty()) {
-            return Ok(SearchResults {
-                confidence: Confidence::None,
-                hits: Vec::new(),
-                evidence: None,
-                took: started.elapsed(),
-            });
+            return Ok(None);
         }
         let searcher = self.reader.searcher();
         let mut ranked = self.rank(&searcher, request, ranking, &parts, ranking.candidate_postings)?;
@@ -250,11 +317,19 @@ impl SearchIndex {
                 }
             }
         }
+        Ok(Some(Lexical { started, searcher, ranked, understanding }))
+    }
 
-        if let Some(semantic) = self.semantic.as_ref().filter(|_| ranking.semantic > 0.0) {
-            // The encoder reads the normalised text: simplified characters,
-            // folded widths, the way the knowledge base's phrasings read.
-            let vector = semantic.query_vector(&self.analyzer.normalize(query).text);
+    /// Fuses in the query's vector (when there is one) and makes the hits.
+    fn finish(
+        &self,
+        lexical: Lexical,
+        request: &SearchRequest<'_>,
+        ranking: &Ranking,
+        vector: Option<Arc<QueryVector>>,
+    ) -> SearchResults {
+        let Lexical { started, searcher, mut ranked, understanding } = lexical;
+        if let (Some(semantic), Some(vector)) = (self.fusing(ranking), vector) {
             let filter = self.filter(request);
             let candidates = ranking.candidates.max(request.limit * 4);
             let weight = ranking.semantic.min(1.0);
@@ -287,7 +362,7 @@ impl SearchIndex {
         if let Some(e) = evidence.as_mut() {
             e.understanding = Some(understanding);
         }
-        Ok(SearchResults { confidence, hits, evidence, took: started.elapsed() })
+        SearchResults { confidence, hits, evidence, took: started.elapsed() }
     }
 
     /// Ranks entries for the weighted parts of a query.

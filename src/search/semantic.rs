@@ -2,9 +2,11 @@
 //!
 //! Lexical matching cannot see that 「情侣款吗」 asks for 「男女同款」: no
 //! character is shared. The sentence encoder can. Each search encodes the
-//! query once (cached for repeated questions), compares it with the vectors
-//! of every phrasing of the candidate entries, and fuses the two rankings:
-//! each score is min-max normalised over the candidates of this query, then
+//! query once (cached for repeated questions; in the server, on the encoding
+//! pool's threads while the lexical ranking runs, see [`super::encoding`]),
+//! compares it with the vectors of every phrasing of the candidate entries,
+//! and fuses the two rankings: each score is min-max normalised over the
+//! candidates of this query, then
 //! weighted (`Ranking::semantic`, the rest lexical). Normalising per query
 //! is what makes the scores comparable: BM25 grows with query length, and
 //! cosines of this encoder sit between about 0.2 and 1.
@@ -21,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::collect::Filter;
+use super::encoding::{EncodingPool, Submitted};
 use super::{Candidate, Ranked};
 use crate::index::vectors::{QueryVector, Vectors};
 use crate::index::SearchIndex;
@@ -41,6 +44,8 @@ pub(crate) struct SemanticIndex {
     encoder: Arc<Encoder>,
     vectors: Vectors,
     cache: QueryCache,
+    /// Encodes queries beside the lexical ranking (see [`super::encoding`]).
+    pool: EncodingPool,
 }
 
 /// The semantic scores of the top hit, for `explain` and confidence.
@@ -58,7 +63,8 @@ pub struct SemanticEvidence {
 
 impl SemanticIndex {
     pub fn new(encoder: Arc<Encoder>, vectors: Vectors) -> SemanticIndex {
-        SemanticIndex { encoder, vectors, cache: QueryCache::default() }
+        let pool = EncodingPool::new(encoder.clone());
+        SemanticIndex { encoder, vectors, cache: QueryCache::default(), pool }
     }
 
     pub fn model(&self) -> &str {
@@ -71,9 +77,43 @@ impl SemanticIndex {
         if let Some(hit) = self.cache.get(&text) {
             return hit;
         }
-        let vector = Arc::new(QueryVector::new(&self.encoder.encode(&text)));
+        let vector = self.encode(&text);
         self.cache.put(text, vector.clone());
         vector
+    }
+
+    /// Starts encoding the query on the pool's threads (unless it is cached);
+    /// [`PendingVector::get`] collects the vector.
+    pub fn submit(&self, query: &str) -> PendingVector<'_> {
+        let text = bounded(query);
+        match self.cache.get(&text) {
+            Some(hit) => PendingVector::Ready(hit),
+            None => PendingVector::Queued { submitted: self.pool.submit(text.clone()), text, index: self },
+        }
+    }
+
+    fn encode(&self, text: &str) -> Arc<QueryVector> {
+        Arc::new(QueryVector::new(&self.encoder.encode(text)))
+    }
+}
+
+/// A query vector on its way: cached already, or being encoded by the pool.
+pub(crate) enum PendingVector<'a> {
+    Ready(Arc<QueryVector>),
+    Queued { submitted: Submitted, text: String, index: &'a SemanticIndex },
+}
+
+impl PendingVector<'_> {
+    /// Waits for the vector (without holding the thread) and caches it.
+    pub async fn get(self) -> Arc<QueryVector> {
+        match self {
+            PendingVector::Ready(vector) => vector,
+            PendingVector::Queued { submitted, text, index } => {
+                let vector = submitted.vector(|| index.encode(&text)).await;
+                index.cache.put(text, vector.clone());
+                vector
+            }
+        }
     }
 }
 

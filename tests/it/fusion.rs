@@ -125,3 +125,61 @@ fn the_server_says_which_mode_it_ranks_in() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("ship-sf"), "{body}");
 }
+
+/// The server encodes queries on the encoding pool, batched with whatever
+/// other queries are waiting; the answers must not depend on that.
+#[test]
+fn concurrent_searches_rank_like_one_at_a_time() {
+    let Some(encoder) = encoder() else { return };
+    let fixture = fixture();
+    let report = build(&fixture, Some(&encoder));
+    let open = || SearchIndex::open_generation_with(&fixture.index(), &report.revision, Some(encoder.clone())).unwrap();
+    // Two opens, so that each has its own query cache and encoding pool.
+    let (index, fresh) = (open(), Arc::new(open()));
+    let queries: Vec<String> = [
+        "适合情侣一起穿吗",
+        "我被扣了两遍",
+        "能发顺丰吗",
+        "亲在吗，我昨天拍的那双靴子今天能发顺丰不，急用",
+        "七天无理由退货运费谁出",
+        "灯光颜色偏黄吗",
+        "天猫能开发票吗",
+        "哈尔滨有什么好玩的地方",
+    ]
+    .iter()
+    .flat_map(|q| [q.to_string(), format!("{q}呢"), format!("你好，{q}")])
+    .collect();
+    let answer = |results: kefu::search::SearchResults| {
+        let hits: Vec<(String, u32)> = results.hits.iter().map(|h| (h.id.clone(), h.score.to_bits())).collect();
+        (results.confidence, hits, results.evidence.and_then(|e| e.semantic))
+    };
+    // One at a time, each encoded on the calling thread.
+    let alone: Vec<_> = queries.iter().map(|q| answer(index.search(&SearchRequest::new(q)).expect("search"))).collect();
+    // All at once, twice over (the second round hits the query cache), on a
+    // two-thread runtime like the server's.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let together: Vec<_> = runtime.block_on(async {
+        let tasks: Vec<_> = queries
+            .iter()
+            .chain(queries.iter())
+            .cloned()
+            .map(|q| {
+                let index = fresh.clone();
+                tokio::spawn(async move {
+                    let ranking = kefu::search::Ranking::default();
+                    answer(index.search_concurrently(&SearchRequest::new(&q), &ranking).await.expect("search"))
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for task in tasks {
+            out.push(task.await.expect("task"));
+        }
+        out
+    });
+    for (i, got) in together.iter().enumerate() {
+        let n = i % queries.len();
+        assert_eq!(got, &alone[n], "{:?}", queries[n]);
+    }
+    assert!(alone.iter().all(|(_, _, semantic)| semantic.is_some()), "every search fused");
+}

@@ -111,6 +111,21 @@ fn batch_encoding_equals_one_by_one() {
     assert!(encoder.encode_batch(&[]).is_empty());
 }
 
+/// The server batches the queries that arrive together; each must get the
+/// vector it gets alone, exactly, or rankings would depend on the load.
+#[test]
+fn batches_encode_like_single_queries() {
+    let Some(encoder) = encoder() else { return };
+    let lines = fixture("reference.jsonl");
+    let texts: Vec<&str> = lines.iter().map(text_of).collect();
+    let alone: Vec<Vec<f32>> = texts.iter().map(|t| encoder.encode(t)).collect();
+    for size in [2, 3, 7, 32] {
+        for (group, want) in texts.chunks(size).zip(alone.chunks(size)) {
+            assert_eq!(&encoder.encode_batch(group), want, "batches of {size}: {group:?}");
+        }
+    }
+}
+
 #[test]
 fn very_long_input_is_truncated_not_slow() {
     let Some(encoder) = encoder() else { return };
