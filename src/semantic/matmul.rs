@@ -1,8 +1,9 @@
 //! The encoder's one numeric kernel: `out = A · B + bias` for a constant
 //! weight matrix `B`, with SIMD chosen at run time.
 //!
-//! `pulp` dispatches to AVX-512, AVX2+FMA, NEON or scalar code without
-//! `unsafe` in this crate. `B` is packed once at load time into column
+//! `pulp` dispatches to AVX-512, AVX2+FMA, NEON or scalar code (the only
+//! `unsafe` is the VNNI instruction in `quantized`, which pulp does not
+//! wrap). `B` is packed once at load time into column
 //! panels, each `k × width` contiguous (width = two SIMD vectors). A tile of
 //! up to 12 result rows × one panel accumulates in registers while the kernel
 //! streams a depth slab of `KC` panel rows, which stays in L1 for every row
