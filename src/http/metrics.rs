@@ -32,6 +32,7 @@ use prometheus_client::registry::Registry;
 use super::AppState;
 use crate::model::Confidence;
 use crate::querylog::{LogStats, Source};
+use crate::search::EncodingStats;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
@@ -148,6 +149,7 @@ struct Snapshot {
     built_at_seconds: f64,
     reload: Option<(u64, u64, bool)>,
     log: LogStats,
+    encoding: Option<EncodingStats>,
     resident_bytes: Option<i64>,
 }
 
@@ -166,6 +168,7 @@ impl Snapshot {
                 (status.reloads, status.failures, status.error_count == 0 && status.failure.is_none())
             }),
             log: state.log.stats(),
+            encoding: index.encoding_stats(),
             resident_bytes: resident_bytes(),
         }
     }
@@ -227,6 +230,20 @@ impl Collector for Snapshot {
         counter(&mut e, "kefu_query_log_written", "Events committed to the query log", log.written)?;
         counter(&mut e, "kefu_query_log_dropped", "Events not logged because the queue was full", log.dropped)?;
         counter(&mut e, "kefu_query_log_failed", "Events lost because a database write failed", log.failed)?;
+        if let Some(encoding) = self.encoding {
+            counter(
+                &mut e,
+                "kefu_query_encodings",
+                "Queries the encoding thread encoded for fused ranking since the served index was opened",
+                encoding.encoded,
+            )?;
+            counter(
+                &mut e,
+                "kefu_query_encoding_batches",
+                "Batches those queries were encoded in (queries per batch grow with the load)",
+                encoding.batches,
+            )?;
+        }
         if let Some(bytes) = self.resident_bytes {
             gauge(&mut e, "process_resident_memory_bytes", "Resident memory of the kefu process", bytes)?;
         }

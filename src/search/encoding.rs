@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::oneshot;
@@ -47,6 +48,19 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Signalled when a job is queued or the pool closes.
     work: Condvar,
+    /// Texts encoded and batches run, for `/metrics`: their ratio says how
+    /// much batching the load brings about.
+    encoded: AtomicU64,
+    batches: AtomicU64,
+}
+
+/// What the pool has done since its index generation was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodingStats {
+    /// Distinct texts encoded.
+    pub encoded: u64,
+    /// Batches they were encoded in.
+    pub batches: u64,
 }
 
 #[derive(Default)]
@@ -70,8 +84,21 @@ pub(crate) enum Submitted {
 
 impl EncodingPool {
     pub(crate) fn new(encoder: Arc<Encoder>) -> EncodingPool {
-        let shared = Arc::new(Shared { encoder, queue: Mutex::new(Queue::default()), work: Condvar::new() });
+        let shared = Arc::new(Shared {
+            encoder,
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            encoded: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+        });
         EncodingPool { shared, threads: OnceLock::new() }
+    }
+
+    pub(crate) fn stats(&self) -> EncodingStats {
+        EncodingStats {
+            encoded: self.shared.encoded.load(Ordering::Relaxed),
+            batches: self.shared.batches.load(Ordering::Relaxed),
+        }
     }
 
     /// Queues `text` for encoding.
@@ -165,6 +192,8 @@ impl Shared {
             tracing::error!(texts = distinct.len(), "query encoding panicked; the searches encode inline");
             return;
         };
+        self.encoded.fetch_add(distinct.len() as u64, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
         let vectors: Vec<Arc<QueryVector>> = vectors.iter().map(|v| Arc::new(QueryVector::new(v))).collect();
         for (job, i) in batch.into_iter().zip(slots) {
             // The caller may have gone meanwhile; nothing to do then.

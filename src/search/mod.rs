@@ -32,6 +32,7 @@ use crate::index::SearchIndex;
 use crate::model::{Confidence, Entry, Hit, Platform};
 use collect::{Filter, WeightedTerm};
 pub use confidence::Evidence;
+pub use encoding::EncodingStats;
 pub use semantic::SemanticEvidence;
 use understand::Part;
 pub use understand::Understanding;
@@ -263,6 +264,12 @@ impl SearchIndex {
             None => None,
         };
         Ok(self.finish(lexical, request, ranking, vector))
+    }
+
+    /// What the server's query-encoding pool has done for this generation
+    /// (`None` when ranking is lexical).
+    pub fn encoding_stats(&self) -> Option<EncodingStats> {
+        self.semantic.as_ref().map(|s| s.encoding_stats())
     }
 
     /// The semantic side, when this search fuses.

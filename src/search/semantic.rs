@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::collect::Filter;
-use super::encoding::{EncodingPool, Submitted};
+use super::encoding::{EncodingPool, EncodingStats, Submitted};
 use super::{Candidate, Ranked};
 use crate::index::vectors::{QueryVector, Vectors};
 use crate::index::SearchIndex;
@@ -90,6 +90,10 @@ impl SemanticIndex {
             Some(hit) => PendingVector::Ready(hit),
             None => PendingVector::Queued { submitted: self.pool.submit(text.clone()), text, index: self },
         }
+    }
+
+    pub fn encoding_stats(&self) -> EncodingStats {
+        self.pool.stats()
     }
 
     fn encode(&self, text: &str) -> Arc<QueryVector> {

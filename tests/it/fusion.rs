@@ -183,3 +183,27 @@ fn concurrent_searches_rank_like_one_at_a_time() {
     }
     assert!(alone.iter().all(|(_, _, semantic)| semantic.is_some()), "every search fused");
 }
+
+/// `/metrics` says how many queries the encoding thread encoded and in how
+/// many batches: a repeated question comes from the cache instead.
+#[tokio::test]
+async fn metrics_count_query_encodings_and_batches() {
+    let Some(encoder) = encoder() else { return };
+    let fixture = fixture();
+    let report = build(&fixture, Some(&encoder));
+    let index = SearchIndex::open_generation_with(&fixture.index(), &report.revision, Some(encoder)).unwrap();
+    let api = crate::support::Api::new(kefu::http::AppState::new(index::SharedIndex::new(index)));
+    for query in ["适合情侣一起穿吗", "我被扣了两遍", "能发顺丰吗", "能发顺丰吗"] {
+        let (code, body) = api.get(&format!("/v1/search?q={}", crate::support::encode(query))).await;
+        assert_eq!(code, axum::http::StatusCode::OK, "{body}");
+    }
+    let (code, _, text) = api.send(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(code, axum::http::StatusCode::OK);
+    let value = |series: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("kefu_query_encodings_total "), 3.0, "the repeat is cached");
+    let batches = value("kefu_query_encoding_batches_total ");
+    assert!((1.0..=3.0).contains(&batches), "{batches}");
+}
