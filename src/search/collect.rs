@@ -454,7 +454,16 @@ impl TopEntries {
         TopEntries { k: k.max(1), kept: Vec::with_capacity(k.max(1) + 1) }
     }
 
-    /// The score a document must beat to change the kept set.
+    /// The score a document must reach to change the kept set. A document
+    /// that only ties it may still enter, by the tie-break of [`offer`]
+    /// (lower entry ordinal first), so callers offer every document whose
+    /// score reaches the threshold and prune only what stays below it: the
+    /// kept set then does not depend on the order in which documents are
+    /// visited, which is the order of tantivy's document ids, and those
+    /// differ from one build of the same knowledge base to the next (the
+    /// writer's threads each fill a segment).
+    ///
+    /// [`offer`]: TopEntries::offer
     fn threshold(&self) -> Score {
         if self.kept.len() < self.k {
             Score::MIN
@@ -884,7 +893,7 @@ impl TopK<'_> {
             let alive = reader.alive_bitset();
             let mut threshold = top.threshold();
             weight.for_each(reader, &mut |doc, score| {
-                if score <= threshold || alive.is_some_and(|a| a.is_deleted(doc)) {
+                if score < threshold || alive.is_some_and(|a| a.is_deleted(doc)) {
                     return;
                 }
                 let Some(info) = table.get(doc as usize) else { return };
@@ -933,7 +942,7 @@ fn plan(cursors: &mut [Cursor], budget: u64, threshold: Score) -> (Vec<Score>, u
         cost = next;
         essential -= 1;
     }
-    while essential < cursors.len() && reach[essential] <= threshold {
+    while essential < cursors.len() && reach[essential] < threshold {
         essential += 1;
     }
     (reach, essential)
@@ -993,7 +1002,7 @@ fn max_score_forward<'i>(
                 break;
             };
             // Bounds first: they need no memory beyond the cursors.
-            if upper + reach_below(&reach, essential) > threshold {
+            if upper + reach_below(&reach, essential) >= threshold {
                 batch.push(doc);
                 // The table is too large for the cache; ask for the
                 // candidate's entry while the next ones are found.
@@ -1005,12 +1014,12 @@ fn max_score_forward<'i>(
         rescorer.prefetch(&infos);
         for info in &infos {
             let score = rescorer.score(info);
-            if score > threshold {
+            if score >= threshold {
                 top.offer(score, info.doc_ref());
                 threshold = top.threshold();
             }
         }
-        while essential < cursors.len() && reach[essential] <= threshold {
+        while essential < cursors.len() && reach[essential] < threshold {
             essential += 1;
         }
     }
@@ -1041,7 +1050,7 @@ fn max_score_seek<'i>(
                 upper += cursor.bound;
             }
         }
-        let promising = upper + reach_below(&reach, essential) > threshold;
+        let promising = upper + reach_below(&reach, essential) >= threshold;
         let accepted = if promising { accept(doc) } else { None };
         let mut score: Score = 0.0;
         for cursor in &mut cursors[essential..] {
@@ -1055,7 +1064,7 @@ fn max_score_seek<'i>(
         let Some(info) = accepted else { continue };
         // The weaker terms, strongest first, while they can still matter.
         let mut i = essential;
-        while i > 0 && score + reach[i - 1] > threshold {
+        while i > 0 && score + reach[i - 1] >= threshold {
             i -= 1;
             let cursor = &mut cursors[i];
             if cursor.doc < doc {
@@ -1065,10 +1074,10 @@ fn max_score_seek<'i>(
                 score += cursor.scorer.score();
             }
         }
-        if score > threshold {
+        if score >= threshold {
             top.offer(score, info.doc_ref());
             threshold = top.threshold();
-            while essential < cursors.len() && reach[essential] <= threshold {
+            while essential < cursors.len() && reach[essential] < threshold {
                 essential += 1;
             }
         }

@@ -137,3 +137,29 @@ fn rebuild_swaps_generations_and_keeps_one_previous() {
     let index = SearchIndex::open(&fixture.index()).unwrap();
     assert_eq!(index.entry("extra").unwrap().question, "第2个问题");
 }
+
+/// Entries that score exactly alike (the same question under 60 products)
+/// are kept and ranked by their order in the knowledge base, whatever order
+/// this build's index happens to visit their documents in: the same kb/
+/// always gives the same answers, and a preview of an edit never shows a
+/// change the edit did not make.
+#[test]
+fn exact_ties_rank_in_kb_order_on_every_build() {
+    let fixture = Fixture::empty();
+    for n in 0..60 {
+        fixture.write(
+            &format!("products/p-{n:02}.md"),
+            &format!("---\ntitle: 现货\nproducts: [SKU-{n:02}]\n---\n## 这款有现货吗？ {{#stock-{n:02}}}\n有现货，下单当天发。\n"),
+        );
+    }
+    let want: Vec<String> = (0..10).map(|n| format!("stock-{n:02}")).collect();
+    for build in 0..4 {
+        let index = fixture.build();
+        // 60 ties against a boundary of 40 kept candidates.
+        assert_eq!(top_ids(&index, "有现货吗"), want, "build {build}");
+        let hits = index.search(&SearchRequest { limit: 50, ..SearchRequest::new("有现货吗") }).unwrap().hits;
+        let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+        let all: Vec<String> = (0..50).map(|n| format!("stock-{n:02}")).collect();
+        assert_eq!(ids, all, "build {build}");
+    }
+}
